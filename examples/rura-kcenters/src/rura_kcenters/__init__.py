@@ -1,0 +1,1 @@
+"""rura-kcenters: an example third-party rura plugin registering the ``kcenters`` clusterer."""

@@ -1,0 +1,52 @@
+"""Generic dataset layouts: ``folder`` (one sub-folder per class) and ``manifest`` (a rura CSV)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import rura
+from rura.data.manifest import Manifest, ManifestError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
+
+
+def load_folder(
+    root: Path, *, split: str = "", extensions: tuple[str, ...] = IMAGE_SUFFIXES
+) -> Manifest:
+    """One sub-folder per class (``root/<label>/<image>``); the label is the folder name."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ManifestError(f"{root}: no such folder; expected root/<class>/<image files>")
+    suffixes = {s.lower() for s in extensions}
+    records = []
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for image in sorted(class_dir.rglob("*")):
+            if image.is_file() and image.suffix.lower() in suffixes:
+                relative = image.relative_to(root).as_posix()
+                records.append(
+                    {
+                        "id": relative.rsplit(".", 1)[0],
+                        "path": relative,
+                        "label": class_dir.name,
+                        "split": split,
+                    }
+                )
+    if not records:
+        raise ManifestError(
+            f"{root}: no images found; expected root/<class>/<image> with one of "
+            f"{', '.join(sorted(suffixes))}"
+        )
+    return Manifest.from_records(records, root, source=str(root))
+
+
+def load_manifest(root: Path, *, manifest: str = "manifest.csv") -> Manifest:
+    """A rura manifest CSV (``root/manifest.csv`` by default), paths relative to ``root``."""
+    return Manifest.read_csv(Path(root) / manifest, root=root)
+
+
+@rura.hookimpl
+def register_datasets(register: Any) -> None:
+    """Register ``folder`` and ``manifest``."""
+    register("folder", load_folder, summary="One sub-folder per class: root/<label>/<image>")
+    register("manifest", load_manifest, summary="A rura manifest CSV (root/manifest.csv)")

@@ -1,0 +1,98 @@
+"""Lesion segmenters from segmentation-models-pytorch: U-Net and its relatives, any encoder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import rura
+
+#: rura name -> (smp architecture class, summary)
+SMP_ARCHITECTURES: dict[str, tuple[str, str]] = {
+    "unet": ("Unet", "U-Net (the paper's segmenter)"),
+    "unetplusplus": ("UnetPlusPlus", "U-Net++"),
+    "fpn": ("FPN", "Feature Pyramid Network"),
+    "deeplabv3": ("DeepLabV3", "DeepLabV3"),
+    "deeplabv3plus": ("DeepLabV3Plus", "DeepLabV3+"),
+    "manet": ("MAnet", "MA-Net"),
+    "linknet": ("Linknet", "LinkNet"),
+    "pspnet": ("PSPNet", "PSPNet"),
+    "pan": ("PAN", "Pyramid Attention Network"),
+    "upernet": ("UPerNet", "UPerNet"),
+}
+
+
+def make_smp_segmenter(
+    architecture: str,
+    *,
+    encoder: str = "resnet50",
+    num_classes: int,
+    weights: str | None = None,
+    **params: Any,
+) -> Any:
+    """An smp model: (B,3,H,W) -> (B,num_classes,H,W) logits; H and W multiples of 32."""
+    import segmentation_models_pytorch as smp
+
+    from rura.contracts import Preprocessing
+    from rura.weights import imagenet_unavailable, load_state_dict, parse_weights
+
+    spec = parse_weights(weights, default="imagenet")
+    model_class = getattr(smp, architecture)
+    encoder_weights = "imagenet" if spec.kind == "imagenet" else None
+    try:
+        model = model_class(
+            encoder_name=encoder, encoder_weights=encoder_weights, classes=num_classes, **params
+        )
+    except KeyError as error:  # smp lists the valid encoders in its KeyError
+        raise rura.RuraError(f"segmenter encoder {encoder!r}: {error.args[0]}") from None
+    except Exception as error:
+        if encoder_weights is None:
+            raise
+        raise imagenet_unavailable(encoder, error) from None
+    if spec.kind == "file":
+        assert spec.path is not None
+        own = model.encoder.state_dict()
+        matched = {k: v for k, v in load_state_dict(spec.path).items() if k in own}
+        if not matched:
+            raise rura.RuraError(
+                f"weights {spec.path}: no tensor matches the {encoder} encoder; "
+                "pass an encoder checkpoint"
+            )
+        model.encoder.load_state_dict({**own, **matched})
+    mean, std = _normalisation(encoder)
+    model.preprocessing = Preprocessing(input_size=(3, 512, 512), mean=mean, std=std)
+    return model
+
+
+def _normalisation(encoder: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The encoder's input statistics, read offline (smp's own lookup downloads a config)."""
+    from rura.contracts import IMAGENET_MEAN, IMAGENET_STD
+
+    if encoder.startswith("tu-"):
+        import timm
+
+        try:
+            cfg = timm.models.get_pretrained_cfg(encoder[3:])
+        except Exception:  # an unknown timm name fails later, in model creation
+            cfg = None
+        if cfg is not None:
+            return tuple(cfg.mean), tuple(cfg.std)
+    return IMAGENET_MEAN, IMAGENET_STD
+
+
+def _factory(architecture: str) -> Callable[..., Any]:
+    return partial(make_smp_segmenter, architecture)
+
+
+@rura.hookimpl
+def register_segmenters(register: Any) -> None:
+    """Register every smp architecture rura supports."""
+    for name, (architecture, summary) in SMP_ARCHITECTURES.items():
+        register(
+            name,
+            _factory(architecture),
+            summary=f"{summary} (segmentation-models-pytorch)",
+            library="segmentation_models_pytorch",
+            architecture=architecture,
+        )

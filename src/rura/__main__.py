@@ -1,0 +1,5 @@
+"""``python -m rura`` runs the CLI."""
+
+from rura.cli import main
+
+main()

@@ -1,0 +1,49 @@
+"""Builds the Typer app: the core commands, then the commands plugins add."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from rura.cli import plugins_command
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from rura import __version__
+
+        typer.echo(f"rura {__version__}")
+        raise typer.Exit()
+
+
+def make_app() -> typer.Typer:
+    """The ``rura`` app with every enabled plugin's commands added."""
+    app = typer.Typer(
+        name="rura",
+        help="Zero-shot disease diagnosis from medical images (RURA-Net).",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    @app.callback()
+    def root(
+        version: bool = typer.Option(
+            False,
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ) -> None:
+        """Zero-shot disease diagnosis from medical images (RURA-Net)."""
+
+    plugins_command.add_to(app)
+
+    from rura.plugins import register_commands
+
+    err = Console(stderr=True, highlight=False)
+    for failure in register_commands(app):
+        err.print(f"warning: plugin {failure.plugin!r} could not add its commands: {failure.error}")
+    return app

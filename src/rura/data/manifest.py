@@ -1,0 +1,166 @@
+"""The manifest: one table type for every dataset (``id, path, label, grade, group, eye, split``).
+
+Paths are stored relative to the dataset root and may not escape it. Lesion masks, where a dataset
+has them, sit in extra columns named ``mask_<lesion code>`` (``mask_ma``, ``mask_he``, ...).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rura.errors import RuraError
+from rura.io import atomic_path
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MANIFEST_COLUMNS: tuple[str, ...] = ("id", "path", "label", "grade", "group", "eye", "split")
+MASK_PREFIX = "mask_"
+EYES = ("left", "right", "")
+
+
+class ManifestError(RuraError):
+    """A manifest that breaks the format; the message names the file and what to fix."""
+
+
+class Manifest:
+    """A validated table of images (and their lesion masks) under a dataset ``root``."""
+
+    def __init__(self, table: pd.DataFrame, root: str | Path, *, source: str | None = None) -> None:
+        self.root = Path(root).resolve()
+        self.source = source or str(self.root)
+        self.table = _normalise(table, self.source)
+        self.validate()
+
+    @classmethod
+    def from_records(
+        cls, records: Iterable[Mapping[str, Any]], root: str | Path, *, source: str | None = None
+    ) -> Manifest:
+        """A manifest built from dictionaries with the manifest's columns (missing ones empty)."""
+        import pandas as pd
+
+        rows = list(records)
+        table = pd.DataFrame(rows, columns=_columns_of(rows))
+        return cls(table, root, source=source)
+
+    @classmethod
+    def read_csv(cls, path: str | Path, root: str | Path | None = None) -> Manifest:
+        """Read a manifest CSV; paths in it are relative to ``root`` (default: the CSV's folder)."""
+        import pandas as pd
+
+        path = Path(path)
+        try:
+            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except FileNotFoundError:
+            raise ManifestError(f"{path}: no such manifest file") from None
+        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
+            raise ManifestError(f"{path}: not a readable CSV manifest ({error})") from None
+        return cls(table, root if root is not None else path.parent, source=str(path))
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write the manifest atomically; paths stay relative to the root."""
+        path = Path(path)
+        with atomic_path(path) as temporary:
+            self.table.to_csv(temporary, index=False)
+        return path
+
+    @property
+    def lesions(self) -> list[str]:
+        """Lesion codes that have a mask column."""
+        return [c[len(MASK_PREFIX) :] for c in self.table.columns if c.startswith(MASK_PREFIX)]
+
+    @property
+    def labels(self) -> list[str]:
+        """Sorted distinct labels."""
+        return sorted(set(self.table["label"]) - {""})
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __repr__(self) -> str:
+        return f"Manifest({len(self)} images, labels={self.labels}, root={str(self.root)!r})"
+
+    def image_path(self, index: int) -> Path:
+        """The absolute path of row ``index``'s image."""
+        return self.root / self.table["path"].iat[index]
+
+    def mask_path(self, index: int, lesion: str) -> Path | None:
+        """The absolute path of row ``index``'s ``lesion`` mask, or None where it has none."""
+        value = self.table[f"{MASK_PREFIX}{lesion}"].iat[index]
+        return self.root / value if value else None
+
+    def subset(self, mask: Any) -> Manifest:
+        """The rows selected by a boolean mask (or a pandas query result)."""
+        return Manifest(self.table[mask].reset_index(drop=True), self.root, source=self.source)
+
+    def validate(self) -> None:
+        """Refuse duplicate ids, empty paths, paths escaping the root and unknown eyes."""
+        table = self.table
+        duplicated = table["id"][table["id"].duplicated()].unique().tolist()
+        if duplicated:
+            raise ManifestError(
+                f"{self.source}: duplicate ids {_preview(duplicated)}; every image needs its own id"
+            )
+        if (table["id"] == "").any():
+            raise ManifestError(f"{self.source}: {int((table['id'] == '').sum())} rows have no id")
+        path_columns = ["path", *(c for c in table.columns if c.startswith(MASK_PREFIX))]
+        for column in path_columns:
+            for value in table[column]:
+                if not value and column != "path":
+                    continue
+                if not value:
+                    raise ManifestError(f"{self.source}: a row has an empty path")
+                self._check_inside_root(value)
+        bad_eyes = sorted(set(table["eye"]) - set(EYES))
+        if bad_eyes:
+            raise ManifestError(
+                f"{self.source}: unknown eye values {_preview(bad_eyes)}; use left, right or empty"
+            )
+
+    def _check_inside_root(self, value: str) -> None:
+        candidate = Path(os.path.normpath(self.root / value))
+        if candidate != self.root and self.root not in candidate.parents:
+            raise ManifestError(
+                f"{self.source}: path {value!r} escapes the dataset root {self.root}; "
+                "paths must stay inside the root"
+            )
+
+
+def _columns_of(rows: list[Mapping[str, Any]]) -> list[str]:
+    extra = sorted({key for row in rows for key in row} - set(MANIFEST_COLUMNS))
+    return [*MANIFEST_COLUMNS, *extra]
+
+
+def _normalise(table: pd.DataFrame, source: str) -> pd.DataFrame:
+    missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
+    # Only id, path and label are required on disk; the others default to empty.
+    required_missing = [c for c in ("id", "path", "label") if c in missing]
+    if required_missing:
+        raise ManifestError(
+            f"{source}: missing columns {', '.join(required_missing)}; a manifest needs "
+            f"{', '.join(MANIFEST_COLUMNS)}"
+        )
+    table = table.copy()
+    for column in missing:
+        table[column] = ""
+    ordered = [*MANIFEST_COLUMNS, *(c for c in table.columns if c not in MANIFEST_COLUMNS)]
+    table = table[ordered]
+    for column in table.columns:
+        table[column] = table[column].map(_as_text).astype(object)
+    return table.reset_index(drop=True)
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, float) and value != value:  # NaN: an empty cell
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value).strip()
+
+
+def _preview(values: list[Any], limit: int = 5) -> str:
+    shown = ", ".join(repr(v) for v in values[:limit])
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")

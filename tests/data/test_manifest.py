@@ -1,0 +1,57 @@
+"""The manifest: columns, validation and CSV round trips."""
+
+import pytest
+
+from rura.data import MANIFEST_COLUMNS, Manifest, ManifestError
+
+
+def test_round_trip_keeps_rows_and_mask_columns(tmp_path):
+    records = [
+        {"id": "a", "path": "img/a.png", "label": "mild_dr", "grade": 1, "mask_ma": "m/a.png"},
+        {"id": "b", "path": "img/b.png", "label": "normal", "eye": "left"},
+    ]
+    manifest = Manifest.from_records(records, tmp_path)
+    assert list(manifest.table.columns) == [*MANIFEST_COLUMNS, "mask_ma"]
+    path = manifest.to_csv(tmp_path / "manifest.csv")
+    again = Manifest.read_csv(path)
+    assert again.table.equals(manifest.table)
+    assert again.lesions == ["ma"]
+    assert again.mask_path(0, "ma") == tmp_path.resolve() / "m/a.png"
+    assert again.mask_path(1, "ma") is None
+    assert again.labels == ["mild_dr", "normal"]
+
+
+def test_missing_required_columns_are_named(tmp_path):
+    (tmp_path / "m.csv").write_text("id,label\na,x\n")
+    with pytest.raises(ManifestError, match=r"m\.csv: missing columns path"):
+        Manifest.read_csv(tmp_path / "m.csv")
+
+
+def test_duplicate_ids_are_refused(tmp_path):
+    with pytest.raises(ManifestError, match="duplicate ids 'a'"):
+        Manifest.from_records(
+            [
+                {"id": "a", "path": "1.png", "label": "x"},
+                {"id": "a", "path": "2.png", "label": "x"},
+            ],
+            tmp_path,
+        )
+
+
+@pytest.mark.parametrize("path", ["../outside.png", "a/../../outside.png", "/etc/passwd"])
+def test_paths_escaping_the_root_are_refused(tmp_path, path):
+    with pytest.raises(ManifestError, match="escapes the dataset root"):
+        Manifest.from_records([{"id": "a", "path": path, "label": "x"}], tmp_path)
+
+
+def test_unknown_eye_is_refused(tmp_path):
+    with pytest.raises(ManifestError, match="unknown eye"):
+        Manifest.from_records([{"id": "a", "path": "a.png", "label": "x", "eye": "L"}], tmp_path)
+
+
+def test_missing_file_and_unreadable_csv_are_clear_errors(tmp_path):
+    with pytest.raises(ManifestError, match="no such manifest"):
+        Manifest.read_csv(tmp_path / "nope.csv")
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(ManifestError, match="not a readable CSV"):
+        Manifest.read_csv(tmp_path / "empty.csv")

@@ -1,0 +1,22 @@
+"""Atomic writes leave either the old file or the new one, never half of one."""
+
+import pytest
+
+from rura.io import atomic_open, write_text
+
+
+def test_write_text_replaces_the_file(tmp_path):
+    write_text(tmp_path / "a" / "out.txt", "one")
+    write_text(tmp_path / "a" / "out.txt", "two")
+    assert (tmp_path / "a" / "out.txt").read_text() == "two"
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["out.txt"]
+
+
+def test_failure_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_open(target) as handle:
+        handle.write("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
