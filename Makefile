@@ -22,7 +22,7 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff format --check .
 
 docs: $(TEST_STAMP)
-	$(VENV)/bin/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 install: $(BASE_STAMP)
 

@@ -142,3 +142,100 @@ def test_rura_plugin_fixture_registers_for_one_test(rura_plugin):
 
 def test_after_the_fixture_the_plugin_is_gone():
     assert ("dataset", "temporary") not in plugins.get_registry()
+
+
+class EveryHookPlugin:
+    """One implementation of every hook, registered in-process by the fixture."""
+
+    @rura.hookimpl
+    def register_backbones(self, register):
+        register("toy-backbone", lambda *, weights=None: ("backbone", weights), summary="toy")
+
+    @rura.hookimpl
+    def register_segmenters(self, register):
+        register(
+            "toy-segmenter",
+            lambda *, encoder, num_classes, weights=None: ("segmenter", encoder, num_classes),
+            summary="toy",
+        )
+
+    @rura.hookimpl
+    def register_clusterers(self, register):
+        register("toy-clusterer", lambda n, *, seed=None: ("clusterer", n, seed), summary="toy")
+
+    @rura.hookimpl
+    def register_datasets(self, register):
+        register("toy-dataset", lambda root, **options: ("dataset", root.name), summary="toy")
+
+    @rura.hookimpl
+    def register_modalities(self, register):
+        register("toy-modality", lambda: rura.Modality("toy", rura.Preprocessing()), summary="toy")
+
+    @rura.hookimpl
+    def register_commands(self, app):
+        @app.command("toy-hello")
+        def hello(name: str = "world") -> None:
+            """Say hello (a plugin-provided command)."""
+            print(f"hello {name}")
+
+
+def test_every_hook_registers_through_the_api(rura_plugin):
+    rura_plugin(EveryHookPlugin(), name="every-hook")
+    assert rura.create_backbone("toy-backbone", weights="none") == ("backbone", "none")
+    assert rura.create_segmenter("toy-segmenter", encoder="e", num_classes=3) == (
+        "segmenter",
+        "e",
+        3,
+    )
+    assert rura.create_clusterer("toy-clusterer", 4, seed=2) == ("clusterer", 4, 2)
+    assert rura.load_dataset("toy-dataset", "/data/eyepacs") == ("dataset", "eyepacs")
+    assert rura.get_modality("toy-modality").name == "toy"
+    kinds = {row.kind for row in rura.list_plugins() if row.plugin == "every-hook"}
+    assert kinds == {"backbone", "segmenter", "clusterer", "dataset", "modality"}
+
+
+def test_register_commands_adds_a_cli_command(rura_plugin, capsys):
+    from rura.cli import main
+
+    rura_plugin(EveryHookPlugin(), name="every-hook")
+    with pytest.raises(SystemExit) as caught:
+        main(["toy-hello", "--name", "rura"])
+    assert caught.value.code == 0
+    assert capsys.readouterr().out == "hello rura\n"
+
+
+class BrokenCommandPlugin:
+    @rura.hookimpl
+    def register_commands(self, app):
+        raise RuntimeError("cannot add commands")
+
+
+def test_failing_register_commands_warns_and_the_cli_works(rura_plugin, capsys):
+    from rura.cli import main
+
+    rura_plugin(BrokenCommandPlugin(), name="broken-commands")
+    with pytest.raises(SystemExit) as caught:
+        main(["plugins", "--kind", "modality", "--json"])
+    assert caught.value.code == 0
+    captured = capsys.readouterr()
+    assert "broken-commands" in captured.err and "fundus" in captured.out
+
+
+def test_user_errors_are_one_line_without_traceback(rura_plugin, capsys):
+    from rura.cli import main
+
+    class FailingCommand:
+        @rura.hookimpl
+        def register_commands(self, app):
+            @app.command("toy-fail")
+            def fail() -> None:
+                raise rura.RuraError(
+                    "images/a.png: not an image; remove it or pass --on-error skip"
+                )
+
+    rura_plugin(FailingCommand(), name="failing")
+    with pytest.raises(SystemExit) as caught:
+        main(["toy-fail"])
+    assert caught.value.code == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "error: images/a.png: not an image; remove it or pass --on-error skip"
