@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from rura.cli import plugins_command
+from rura.cli import data_command, plugins_command, synth_command
 
 
 def _print_version(value: bool) -> None:
@@ -40,6 +40,8 @@ def make_app() -> typer.Typer:
         """Zero-shot disease diagnosis from medical images (RURA-Net)."""
 
     plugins_command.add_to(app)
+    data_command.add_to(app)
+    synth_command.add_to(app)
 
     from rura.plugins import register_commands
 

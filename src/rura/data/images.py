@@ -1,0 +1,294 @@
+"""Image loading built for fundus photographs (2 to 12 MP, used at 224 to 512 px).
+
+JPEGs are decoded at reduced size when the target is at most half the source (libjpeg's DCT
+scaling through PIL's ``draft``); EXIF orientation is applied; grayscale, palette, CMYK, 16-bit
+and alpha inputs become 8-bit RGB; the circular field of view is found and cropped to a square.
+Every failure is an :class:`ImageLoadError` naming the file; nothing is silently wrong.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rura.errors import RuraError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+#: Images above this many pixels are refused as likely decompression bombs (12 MP photos pass).
+MAX_PIXELS = 80_000_000
+
+
+class ImageLoadError(RuraError):
+    """An image that cannot be read correctly; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An 8-bit RGB image and where it came from in the source file.
+
+    ``box`` is the square crop (left, top, right, bottom) in source pixels; it may extend past
+    the source edges, where the image is padded with black. Masks are cropped with the same box.
+    """
+
+    pixels: np.ndarray
+    source_size: tuple[int, int]
+    box: tuple[int, int, int, int]
+
+
+def load_image(
+    path: str | Path,
+    *,
+    size: int | None = None,
+    crop_fov: bool = True,
+    max_pixels: int = MAX_PIXELS,
+) -> LoadedImage:
+    """Read ``path`` as 8-bit RGB, cropped square around the fundus and resized to ``size``."""
+    path = Path(path)
+    image, scale = _open_rgb(path, size=size, max_pixels=max_pixels)
+    source_size = (round(image.width * scale), round(image.height * scale))
+    if crop_fov:
+        box = field_of_view_box(np.asarray(image))
+    elif size is None:
+        box = (0, 0, image.width, image.height)
+    else:
+        box = _padded_square(image.size)
+    pixels = _crop_resize(image, box, size, resample="bilinear")
+    source_box = tuple(round(v * scale) for v in box)
+    return LoadedImage(pixels, source_size, source_box)  # type: ignore[arg-type]
+
+
+def load_mask(
+    path: str | Path, box: tuple[int, int, int, int], size: int | None = None
+) -> np.ndarray:
+    """A binary lesion mask (any non-zero pixel is lesion), cropped with ``box`` like its image."""
+    from PIL import Image
+
+    path = Path(path)
+    with _user_errors(path), Image.open(path) as handle:
+        handle.load()
+        array = np.asarray(handle)
+    if array.ndim == 3:
+        array = array[..., :3].max(axis=2)
+    mask = Image.fromarray(((array > 0) * 255).astype(np.uint8))
+    return _crop_resize(mask, box, size, resample="nearest") > 127
+
+
+def load_images(
+    paths: list[Path],
+    *,
+    size: int | None = None,
+    on_error: str = "raise",
+    crop_fov: bool = True,
+) -> tuple[list[LoadedImage | None], list[tuple[Path, str]]]:
+    """Load many images; with ``on_error="skip"`` a bad file gives ``None`` and is listed."""
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+    loaded: list[LoadedImage | None] = []
+    skipped: list[tuple[Path, str]] = []
+    for path in paths:
+        try:
+            loaded.append(load_image(path, size=size, crop_fov=crop_fov))
+        except ImageLoadError as error:
+            if on_error == "raise":
+                raise
+            loaded.append(None)
+            skipped.append((Path(path), str(error)))
+    return loaded, skipped
+
+
+def field_of_view_box(pixels: np.ndarray, threshold: float | None = None) -> tuple[int, ...]:
+    """The square box around the bright circular fundus on its dark background.
+
+    The fundus is where the brightest channel exceeds ``threshold`` (default: a fraction of the
+    bright pixels' level, robust to dim photos and JPEG noise in the background). The square's side
+    is the larger side of that region, so a fundus clipped at the top and bottom, as in many
+    EyePACS photos, keeps its full width and is padded with black.
+    """
+    height, width = pixels.shape[:2]
+    step = max(1, min(height, width) // 256)
+    small = pixels[::step, ::step]
+    brightness = small.max(axis=2) if small.ndim == 3 else small
+    brightness = brightness.astype(np.float32)
+    level = float(np.percentile(brightness, 99))
+    if threshold is None:
+        threshold = max(10.0, 0.12 * level)
+    inside = brightness > threshold
+    rows = np.flatnonzero(inside.mean(axis=1) > 0.02)
+    cols = np.flatnonzero(inside.mean(axis=0) > 0.02)
+    if level < 10 or len(rows) < 2 or len(cols) < 2:
+        return _centre_square((width, height))  # no visible fundus: keep the centre
+    top, bottom = rows[0] * step, min(height, (rows[-1] + 1) * step)
+    left, right = cols[0] * step, min(width, (cols[-1] + 1) * step)
+    side = int(max(bottom - top, right - left))
+    x0, y0 = int((left + right) // 2 - side // 2), int((top + bottom) // 2 - side // 2)
+    return (x0, y0, x0 + side, y0 + side)
+
+
+def _padded_square(size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The square around the whole image, padded with black on its shorter sides."""
+    width, height = size
+    side = max(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return (left, top, left + side, top + side)
+
+
+def _centre_square(size: tuple[int, int]) -> tuple[int, int, int, int]:
+    width, height = size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return (left, top, left + side, top + side)
+
+
+def _crop_resize(
+    image: Image.Image | np.ndarray, box: tuple[int, ...], size: int | None, resample: str
+) -> np.ndarray:
+    from PIL import Image
+
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    cropped = image.crop(box)  # PIL pads outside the source with zeros (black)
+    if size is not None and cropped.size != (size, size):
+        method = Image.Resampling.NEAREST if resample == "nearest" else Image.Resampling.BILINEAR
+        cropped = cropped.resize(
+            (size, size), method, reducing_gap=None if resample == "nearest" else 2.0
+        )
+    return np.asarray(cropped)
+
+
+class _user_errors:
+    """Turn PIL's and the OS's exceptions for ``path`` into one-line ImageLoadErrors."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, error: BaseException | None, _tb: object) -> bool:
+        if error is None or isinstance(error, ImageLoadError):
+            return False
+        from PIL import Image, UnidentifiedImageError
+
+        path = self.path
+        if isinstance(error, FileNotFoundError):
+            message = f"{path}: no such file"
+        elif isinstance(error, IsADirectoryError):
+            message = f"{path}: is a folder, not an image"
+        elif isinstance(error, Image.DecompressionBombError):
+            message = f"{path}: refused as a likely decompression bomb ({error})"
+        elif isinstance(error, UnidentifiedImageError):
+            empty = path.is_file() and path.stat().st_size == 0
+            message = f"{path}: {'empty file' if empty else 'not an image PIL can read'}"
+        elif isinstance(error, OSError | SyntaxError | ValueError):
+            message = f"{path}: corrupt or truncated image ({error})"
+        else:
+            return False
+        raise ImageLoadError(f"{message}; replace or remove it, or pass --on-error skip") from None
+
+
+def _open_rgb(path: Path, *, size: int | None, max_pixels: int) -> tuple[Image.Image, float]:
+    """Decode ``path`` to RGB, at reduced size where possible; returns the image and the factor
+    from decoded to source pixels."""
+    from PIL import Image, ImageOps
+
+    if path.suffix.lower() in (".tif", ".tiff"):
+        return _open_tiff(path, max_pixels=max_pixels), 1.0
+    with _user_errors(path), warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            handle = Image.open(path)
+        except Image.DecompressionBombWarning as warning:
+            raise Image.DecompressionBombError(str(warning)) from None
+        with handle:
+            width, height = handle.size
+            if width * height > max_pixels:
+                raise ImageLoadError(
+                    f"{path}: {width}x{height} px exceeds the {max_pixels // 1_000_000} MP limit "
+                    "(a likely decompression bomb); raise max_pixels if the image is genuine"
+                )
+            scale = 1.0
+            if size is not None and handle.format == "JPEG" and min(width, height) >= 2 * size:
+                handle.draft("RGB", (size, size))  # libjpeg DCT scaling: 1/2, 1/4 or 1/8
+                scale = width / handle.size[0]
+            handle.load()
+            image = ImageOps.exif_transpose(handle)
+            if image is handle:
+                image = handle.copy()
+    return _to_rgb(image, path), scale
+
+
+def _open_tiff(path: Path, *, max_pixels: int) -> Image.Image:
+    """TIFFs through tifffile, which reads 16-bit and multi-channel files PIL cannot."""
+    import tifffile
+    from PIL import Image
+
+    with _user_errors(path):
+        try:
+            with tifffile.TiffFile(path) as tiff:
+                page = tiff.pages[0]
+                if int(np.prod(page.shape[:2])) > max_pixels:
+                    raise ImageLoadError(
+                        f"{path}: {page.shape[1]}x{page.shape[0]} px exceeds the "
+                        f"{max_pixels // 1_000_000} MP limit (a likely decompression bomb)"
+                    )
+                array = page.asarray()
+        except ImageLoadError:
+            raise
+        except Exception as error:  # tifffile raises many types for malformed files
+            raise OSError(f"{type(error).__name__}: {error}") from None
+    array = _to_uint8(array, path)
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+    elif array.shape[2] == 4:
+        array = _composite_on_black(array)
+    elif array.shape[2] != 3:
+        raise ImageLoadError(f"{path}: {array.shape[2]} channels; expected 1, 3 or 4")
+    return Image.fromarray(array)
+
+
+def _to_uint8(array: np.ndarray, path: Path) -> np.ndarray:
+    """Scale integer or float pixel data to 8 bits by its type's range (not by its content)."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8) * 255
+    if np.issubdtype(array.dtype, np.integer):
+        top = 65535 if array.max(initial=0) > 255 or array.dtype.itemsize == 2 else 255
+        return (array.astype(np.float64) * (255.0 / top)).round().clip(0, 255).astype(np.uint8)
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise ImageLoadError(f"{path}: float image with NaN or infinite pixels")
+        top = 1.0 if array.max(initial=0) <= 1.0 else 255.0
+        return (array * (255.0 / top)).round().clip(0, 255).astype(np.uint8)
+    raise ImageLoadError(f"{path}: unsupported pixel type {array.dtype}")
+
+
+def _composite_on_black(rgba: np.ndarray) -> np.ndarray:
+    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
+    return (rgba[..., :3].astype(np.float32) * alpha).round().astype(np.uint8)
+
+
+def _to_rgb(image: Image.Image, path: Path) -> Image.Image:
+    """Any PIL mode as RGB: alpha over black (the fundus background), 16-bit scaled, CMYK too."""
+    from PIL import Image
+
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        array = _to_uint8(np.asarray(image), path)
+        return Image.fromarray(np.repeat(array[..., None], 3, axis=2))
+    if mode == "P" or mode == "PA":
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "RGBa", "La"):
+        return Image.fromarray(_composite_on_black(np.asarray(image.convert("RGBA"))))
+    if mode in ("L", "1", "CMYK", "YCbCr", "LAB", "HSV"):
+        return image.convert("RGB")
+    raise ImageLoadError(f"{path}: unsupported image mode {mode}")

@@ -1,0 +1,76 @@
+"""``rura data inspect``: counts, and the missing or unreadable files."""
+
+import json
+
+from PIL import Image
+
+from rura.data import Manifest
+from tests.conftest import run_rura
+
+
+def make_dataset(root):
+    (root / "img").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for name in ("a", "b", "c"):
+        Image.new("RGB", (32, 32), (120, 40, 20)).save(root / "img" / f"{name}.png")
+    Image.new("L", (32, 32)).save(root / "masks" / "a.png")
+    (root / "img" / "c.png").write_text("not an image")
+    records = [
+        {
+            "id": "a",
+            "path": "img/a.png",
+            "label": "mild_dr",
+            "split": "train",
+            "mask_ma": "masks/a.png",
+        },
+        {"id": "b", "path": "img/b.png", "label": "normal", "split": "train"},
+        {"id": "c", "path": "img/c.png", "label": "normal", "split": "test"},
+        {"id": "d", "path": "img/d.png", "label": "normal", "split": "test"},
+    ]
+    Manifest.from_records(records, root).to_csv(root / "manifest.csv")
+
+
+def test_inspect_json_counts_and_lists_problem_files(tmp_path):
+    make_dataset(tmp_path)
+    completed = run_rura("data", "inspect", "manifest", str(tmp_path), "--json")
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    assert report["images"] == 4
+    assert report["labels"] == {"mild_dr": 1, "normal": 3}
+    assert report["splits"] == {"test": 2, "train": 2}
+    assert report["lesions"] == {"ma": 1}
+    assert report["missing"] == [{"path": "img/d.png", "problem": "missing"}]
+    assert [item["path"] for item in report["unreadable"]] == ["img/c.png"]
+    assert "not an image" in report["unreadable"][0]["problem"]
+
+
+def test_quick_inspect_does_not_decode(tmp_path):
+    make_dataset(tmp_path)
+    report = json.loads(
+        run_rura("data", "inspect", "manifest", str(tmp_path), "--quick", "--json").stdout
+    )
+    assert report["unreadable"] == [] and len(report["missing"]) == 1
+
+
+def test_inspect_table_names_the_problem_files(tmp_path):
+    make_dataset(tmp_path)
+    completed = run_rura("data", "inspect", "manifest", str(tmp_path))
+    assert completed.returncode == 0
+    assert "img/d.png" in completed.stdout and "2 problem files" in completed.stdout
+
+
+def test_bad_dataset_is_a_one_line_error(tmp_path):
+    completed = run_rura("data", "inspect", "folder", str(tmp_path / "nowhere"))
+    assert completed.returncode == 1
+    assert completed.stderr.startswith("error: ") and "Traceback" not in completed.stderr
+    assert len(completed.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_dataset_suggests_names(tmp_path):
+    completed = run_rura("data", "inspect", "foldr", str(tmp_path))
+    assert completed.returncode == 1 and "folder" in completed.stderr
+
+
+def test_malformed_option_is_a_usage_error(tmp_path):
+    completed = run_rura("data", "inspect", "folder", str(tmp_path), "-o", "split")
+    assert completed.returncode == 2 and "KEY=VALUE" in completed.stderr
