@@ -100,3 +100,17 @@ def test_iteration_is_sorted_by_kind_then_name():
         ("clusterer", "a"),
         ("clusterer", "b"),
     ]
+
+
+def test_namespace_resolves_any_member_name():
+    def make(member, *, weights=None):
+        return (member, weights)
+
+    registry = Registry()
+    register(registry, "timm", "backbone")("timm/*", make, summary="any timm model")
+    entry = registry.get("backbone", "timm/ConvNeXt_Tiny")
+    assert entry.name == "timm/convnext_tiny" and entry.plugin == "timm"
+    assert entry.factory(weights="none") == ("ConvNeXt_Tiny", "none")
+    assert ("backbone", "timm/anything") in registry
+    with pytest.raises(UnknownPluginError, match="timm/convnext"):
+        registry.get("backbone", "convnext")

