@@ -31,7 +31,7 @@ FUNDUS_LESIONS: tuple[Lesion, ...] = (
             "SE",
         ),
     ),
-    Lesion("drusen", "drusen", ("druse",)),
+    Lesion("drusen", "drusen", ("druse", "drusens")),
     Lesion("nv", "neovascularisation", ("neovascularization", "neovascularisation", "NV")),
     Lesion("irma", "intraretinal microvascular abnormality", ("IRMA",)),
     Lesion("atrophy", "chorioretinal atrophy", ("atrophy", "patchy atrophy")),
