@@ -5,7 +5,13 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from rura.cli import data_command, plugins_command, synth_command
+from rura.cli import (
+    compare_command,
+    data_command,
+    embed_command,
+    plugins_command,
+    synth_command,
+)
 
 
 def _print_version(value: bool) -> None:
@@ -42,6 +48,8 @@ def make_app() -> typer.Typer:
     plugins_command.add_to(app)
     data_command.add_to(app)
     synth_command.add_to(app)
+    embed_command.add_to(app)
+    compare_command.add_to(app)
 
     from rura.plugins import register_commands
 

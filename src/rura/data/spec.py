@@ -1,0 +1,33 @@
+"""Dataset specs as users type them: ``DIR`` (a rura manifest or class folders) or ``NAME:ROOT``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rura.data.manifest import Manifest, ManifestError
+
+
+def resolve_dataset(spec: str | Path, **options: object) -> Manifest:
+    """The manifest for ``spec``.
+
+    ``NAME:ROOT`` reads ROOT with the dataset plugin NAME (``eyepacs:/data/eyepacs``); a path to a
+    CSV is a rura manifest; a folder holding ``manifest.csv`` is a rura dataset (SynthFundus
+    writes one); any other folder is read as one sub-folder per class.
+    """
+    from rura.api import load_dataset
+
+    text = str(spec)
+    name, sep, root = text.partition(":")
+    if sep and not Path(text).exists() and len(name) > 1:
+        return load_dataset(name, root, **options)
+    path = Path(text)
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return Manifest.read_csv(path)
+    if (path / "manifest.csv").is_file():
+        return load_dataset("manifest", path, **options)
+    if path.is_dir():
+        return load_dataset("folder", path, **options)
+    raise ManifestError(
+        f"{text}: no such dataset; pass a folder (with manifest.csv, or one sub-folder per "
+        "class), a manifest CSV, or NAME:ROOT with a dataset plugin name (see rura plugins)"
+    )

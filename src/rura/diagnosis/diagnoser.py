@@ -1,0 +1,260 @@
+"""``ZeroShotDiagnoser``: fit a clusterer on source features, map clusters to {normal, disease}.
+
+New images are assigned like the clusterer assigns them: to the nearest centroid (centroid and
+model families), the nearest medoid (medoid family), or by a vote of their k nearest fitted
+members (hierarchical, density and graph families). Each image also gets a continuous disease
+score, ``d(normal) - d(disease)``: the distance to the nearest normal anchor minus the distance to
+the nearest disease anchor (for member-based families, the mean distance to the k nearest members
+of each class), so ROC and AUC are real.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rura.diagnosis.mapping import (
+    LABEL_FREE,
+    MAPPINGS,
+    map_by_lesion_burden,
+    map_by_oracle,
+    map_by_reference,
+)
+from rura.errors import RuraError
+from rura.io import atomic_path, write_text
+
+NORMALISATIONS = ("l2", "standard", "none")
+MODEL_CONFIG = "diagnoser.json"
+MODEL_TENSORS = "diagnoser.safetensors"
+
+
+class ZeroShotDiagnoser:
+    """Clusters of features, mapped to a diagnosis by a label-free rule (or a marked oracle)."""
+
+    def __init__(
+        self,
+        clusterer: str = "agg",
+        *,
+        n_clusters: int = 2,
+        mapping: str = "reference",
+        normalise: str = "l2",
+        neighbours: int = 5,
+        seed: int | None = 0,
+        clusterer_params: dict[str, Any] | None = None,
+    ) -> None:
+        if mapping not in MAPPINGS:
+            raise RuraError(f"unknown mapping {mapping!r}; choose one of {', '.join(MAPPINGS)}")
+        if normalise not in NORMALISATIONS:
+            raise RuraError(f"unknown normalisation {normalise!r}; choose {NORMALISATIONS}")
+        if n_clusters < 2:
+            raise RuraError("n_clusters must be at least 2 (normal and disease)")
+        self.clusterer = clusterer
+        self.n_clusters = n_clusters
+        self.mapping = mapping
+        self.normalise = normalise
+        self.neighbours = neighbours
+        self.seed = seed
+        self.clusterer_params = dict(clusterer_params or {})
+
+    @property
+    def is_oracle(self) -> bool:
+        """True when the mapping read true labels: results must be marked as an oracle."""
+        return self.mapping not in LABEL_FREE
+
+    def fit(
+        self,
+        features: np.ndarray,
+        *,
+        reference: np.ndarray | None = None,
+        burden: np.ndarray | None = None,
+        oracle_labels: np.ndarray | None = None,
+    ) -> ZeroShotDiagnoser:
+        """Cluster ``features`` and map the clusters; only ``oracle`` reads ``oracle_labels``."""
+        from rura.api import create_clusterer
+        from rura.plugins import get_registry
+
+        features = _finite_rows(features, "features")
+        self._fit_normalisation(features)
+        X = self._transform(features)
+        estimator = create_clusterer(
+            self.clusterer, self.n_clusters, seed=self.seed, **self.clusterer_params
+        )
+        labels = np.asarray(estimator.fit(X).labels_)
+        labels = _relabel(labels)
+        k = int(labels.max()) + 1 if (labels >= 0).any() else 0
+        if k < 2:
+            raise RuraError(
+                f"clusterer {self.clusterer!r} found {k} cluster(s) in {len(X)} images; "
+                "a diagnosis needs at least two (try another clusterer or more images)"
+            )
+        family = get_registry().get("clusterer", self.clusterer).metadata.get("family", "")
+        self.family_ = family
+        self.labels_ = labels
+        self.centroids_ = np.stack([X[labels == c].mean(axis=0) for c in range(k)])
+        if family == "medoid" and hasattr(estimator, "cluster_centers_"):
+            self.anchors_ = np.asarray(estimator.cluster_centers_, np.float64)
+            self.anchor_labels_ = _relabel_centres(estimator, labels)
+        elif family in ("centroid", "model"):
+            self.anchors_, self.anchor_labels_ = self.centroids_, np.arange(k)
+        else:
+            keep = labels >= 0
+            self.anchors_, self.anchor_labels_ = X[keep], labels[keep]
+        self.member_based_ = family not in ("centroid", "model", "medoid")
+        if self.mapping == "reference":
+            ref = None if reference is None else self._transform(_finite_rows(reference, "ref"))
+            self.cluster_is_disease_ = map_by_reference(self.centroids_, ref)
+        elif self.mapping == "lesion-burden":
+            self.cluster_is_disease_ = map_by_lesion_burden(labels, burden, k)
+        else:
+            self.cluster_is_disease_ = map_by_oracle(labels, oracle_labels, k)
+        return self
+
+    def predict_clusters(self, features: np.ndarray) -> np.ndarray:
+        """The cluster each row is assigned to."""
+        X = self._transform(np.asarray(features, np.float64))
+        distances = _distances(X, self.anchors_)
+        if not self.member_based_:
+            return self.anchor_labels_[distances.argmin(axis=1)]
+        k = min(self.neighbours, len(self.anchors_))
+        nearest = np.argsort(distances, axis=1)[:, :k]
+        votes = self.anchor_labels_[nearest]
+        counts = np.stack([(votes == c).sum(axis=1) for c in range(len(self.centroids_))], 1)
+        return counts.argmax(axis=1)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """1 for disease, 0 for normal."""
+        return self.cluster_is_disease_[self.predict_clusters(features)].astype(int)
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """A continuous disease score: higher means more like the disease clusters."""
+        X = self._transform(np.asarray(features, np.float64))
+        distances = _distances(X, self.anchors_)
+        disease = self.cluster_is_disease_[self.anchor_labels_]
+        return _class_distance(distances[:, ~disease], self) - _class_distance(
+            distances[:, disease], self
+        )
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the fitted diagnoser as safetensors + JSON."""
+        from safetensors.numpy import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {
+            "anchors": self.anchors_,
+            "anchor_labels": self.anchor_labels_.astype(np.int64),
+            "centroids": self.centroids_,
+            "cluster_is_disease": self.cluster_is_disease_.astype(np.int64),
+            "shift": self.shift_,
+            "scale": self.scale_,
+        }
+        with atomic_path(directory / MODEL_TENSORS) as temporary:
+            save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(temporary))
+        config = {
+            "format": "rura-zero-shot-diagnoser/1",
+            "clusterer": self.clusterer,
+            "n_clusters": self.n_clusters,
+            "mapping": self.mapping,
+            "oracle": self.is_oracle,
+            "normalise": self.normalise,
+            "neighbours": self.neighbours,
+            "seed": self.seed,
+            "clusterer_params": self.clusterer_params,
+            "family": self.family_,
+            "member_based": self.member_based_,
+        }
+        write_text(directory / MODEL_CONFIG, json.dumps(config, indent=2))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ZeroShotDiagnoser:
+        """Read a diagnoser written by :meth:`save`."""
+        from safetensors.numpy import load_file
+
+        directory = Path(directory)
+        try:
+            config = json.loads((directory / MODEL_CONFIG).read_text())
+            tensors = load_file(str(directory / MODEL_TENSORS))
+        except FileNotFoundError as error:
+            raise RuraError(
+                f"{directory}: not a saved diagnoser ({error.filename} missing)"
+            ) from None
+        model = cls(
+            config["clusterer"],
+            n_clusters=config["n_clusters"],
+            mapping=config["mapping"],
+            normalise=config["normalise"],
+            neighbours=config["neighbours"],
+            seed=config["seed"],
+            clusterer_params=config["clusterer_params"],
+        )
+        model.family_ = config["family"]
+        model.member_based_ = config["member_based"]
+        model.anchors_ = tensors["anchors"]
+        model.anchor_labels_ = tensors["anchor_labels"]
+        model.centroids_ = tensors["centroids"]
+        model.cluster_is_disease_ = tensors["cluster_is_disease"].astype(bool)
+        model.shift_, model.scale_ = tensors["shift"], tensors["scale"]
+        return model
+
+    def _fit_normalisation(self, features: np.ndarray) -> None:
+        X = _l2(features) if self.normalise == "l2" else features
+        dim = features.shape[1]
+        if self.normalise == "none":
+            self.shift_, self.scale_ = np.zeros(dim), np.ones(dim)
+        elif self.normalise == "l2":
+            self.shift_, self.scale_ = X.mean(axis=0), np.ones(dim)
+        else:
+            std = X.std(axis=0)
+            self.shift_, self.scale_ = X.mean(axis=0), np.where(std > 0, std, 1.0)
+
+    def _transform(self, features: np.ndarray) -> np.ndarray:
+        X = _l2(features) if self.normalise == "l2" else np.asarray(features, np.float64)
+        return (X - self.shift_) / self.scale_
+
+
+def _l2(features: np.ndarray) -> np.ndarray:
+    X = np.asarray(features, np.float64)
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(norms > 0, norms, 1.0)
+
+
+def _finite_rows(features: np.ndarray, what: str) -> np.ndarray:
+    X = np.asarray(features, np.float64)
+    if X.ndim != 2 or len(X) == 0:
+        raise RuraError(f"{what}: expected a non-empty (n, d) feature matrix, got {X.shape}")
+    if not np.isfinite(X).all():
+        raise RuraError(f"{what}: rows with NaN features (skipped images); drop them first")
+    return X
+
+
+def _distances(X: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    squared = (X**2).sum(1)[:, None] - 2 * X @ anchors.T + (anchors**2).sum(1)[None, :]
+    return np.sqrt(np.maximum(squared, 0.0))
+
+
+def _class_distance(distances: np.ndarray, model: ZeroShotDiagnoser) -> np.ndarray:
+    if distances.shape[1] == 0:
+        return np.full(len(distances), np.inf)
+    if not model.member_based_:
+        return distances.min(axis=1)
+    k = min(model.neighbours, distances.shape[1])
+    return np.sort(distances, axis=1)[:, :k].mean(axis=1)
+
+
+def _relabel(labels: np.ndarray) -> np.ndarray:
+    """Cluster ids as 0..k-1 in order of first appearance of each sorted id; noise stays -1."""
+    out = np.full(len(labels), -1, np.int64)
+    for new, old in enumerate(sorted(set(labels.tolist()) - {-1})):
+        out[labels == old] = new
+    return out
+
+
+def _relabel_centres(estimator: Any, labels: np.ndarray) -> np.ndarray:
+    """The (relabelled) cluster of each of the estimator's centres."""
+    original = np.asarray(estimator.labels_)
+    mapping = {old: new for new, old in enumerate(sorted(set(original.tolist()) - {-1}))}
+    return np.array([mapping.get(i, -1) for i in range(len(estimator.cluster_centers_))])

@@ -1,0 +1,1 @@
+"""Experiments over the stages: comparisons of backbones and clusterers."""

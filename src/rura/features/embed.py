@@ -1,0 +1,284 @@
+"""``embed``: backbone features of a manifest's images, streamed to disk, cached and resumable."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rura.data.manifest import Manifest
+from rura.errors import RuraError
+from rura.features.focus import FOCUS_MODES
+from rura.features.store import (
+    BURDEN,
+    CONFIG,
+    FEATURES,
+    MANIFEST,
+    PROGRESS,
+    SKIPPED,
+    FeatureStore,
+    config_hash,
+    manifest_digest,
+)
+from rura.io import atomic_path, write_text
+
+FEATURE_FORMAT_VERSION = 1
+
+
+def _weights_identity(weights: str | None) -> str:
+    path = Path(str(weights)) if weights else None
+    if path is not None and path.is_file():
+        stat = path.stat()
+        return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    return str(weights or "imagenet").lower()
+
+
+def resolve_device(device: str | None = None) -> str:
+    """``auto`` (or None) picks CUDA when available, then Apple's MPS, then the CPU."""
+    import torch
+
+    if device not in (None, "auto"):
+        return str(device)
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def embed(
+    manifest: Manifest,
+    out: str | Path,
+    *,
+    backbone: str = "resnet18",
+    weights: str | None = None,
+    focus: str = "none",
+    lesions: tuple[str, ...] | list[str] = (),
+    image_size: int | None = None,
+    batch_size: int = 32,
+    workers: int | None = None,
+    device: str | None = None,
+    seed: int = 0,
+    on_error: str = "raise",
+    min_lesion_pixels: int = 1,
+    progress: bool = True,
+) -> FeatureStore:
+    """Embed every image of ``manifest`` with ``backbone`` into ``out``.
+
+    A rerun with the same inputs and settings returns the cached store at once; an interrupted
+    run resumes from the last finished batch. ``focus`` other than ``none`` needs lesion masks in
+    the manifest (``mask_<lesion>`` columns) for ``lesions``.
+    """
+    import torch
+
+    from rura.api import create_backbone
+    from rura.features.loader import FocusedImages, collate
+
+    out = Path(out)
+    lesions = tuple(lesions)
+    _check_arguments(manifest, focus, lesions, on_error)
+    config = {
+        "version": FEATURE_FORMAT_VERSION,
+        "manifest": manifest_digest(manifest),
+        "root": str(manifest.root),
+        "backbone": backbone,
+        "weights": _weights_identity(weights),
+        "seed": seed if str(weights).lower() in ("none", "random") else None,
+        "focus": focus,
+        "lesions": list(lesions),
+        "image_size": image_size,
+        "min_lesion_pixels": min_lesion_pixels,
+        "on_error": on_error,
+    }
+    digest = config_hash(config)
+    previous = _existing(out)
+    if previous is not None and previous.hash == digest and previous.complete:
+        return previous
+    resume = previous is not None and previous.hash == digest
+    torch.manual_seed(seed)
+    model = create_backbone(backbone, weights=weights)
+    size = image_size or int(model.preprocessing.input_size[-1])
+    device = resolve_device(device)
+    model = model.to(device).eval().to(memory_format=torch.channels_last)
+    start = previous.done if resume and previous is not None else 0
+    if not resume:
+        _start_fresh(out, manifest, config, digest, model.num_features)
+    store = FeatureStore(
+        out, {**config, "hash": digest, "n": len(manifest), "dim": model.num_features}
+    )
+    dataset = FocusedImages(
+        manifest,
+        size=size,
+        mean=model.preprocessing.mean,
+        std=model.preprocessing.std,
+        focus=focus,
+        lesions=lesions,
+        min_lesion_pixels=min_lesion_pixels,
+        start=start,
+    )
+    workers = min(4, os.cpu_count() or 1) if workers is None else workers
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=device == "cuda",
+        persistent_workers=False,
+    )
+    features = np.load(out / FEATURES, mmap_mode="r+")
+    skipped = store.skipped if resume else []
+    burden_rows = _read_burden(out) if resume else []
+    with _progress(progress, len(manifest), start, f"embedding with {backbone}") as advance:
+        for batch in loader:
+            pixels = batch["pixels"].to(device, non_blocking=True)
+            pixels = pixels.contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode(), _autocast(device):
+                output = model(pixels).float().cpu().numpy()
+            for row, (index, error) in enumerate(zip(batch["index"], batch["error"], strict=True)):
+                if error:
+                    if on_error == "raise":
+                        raise RuraError(error)
+                    output[row] = np.nan
+                    skipped.append({"id": manifest.table["id"].iat[index], "problem": error})
+            first, last = batch["index"][0], batch["index"][-1] + 1
+            features[first:last] = output
+            burden_rows += [
+                {"id": manifest.table["id"].iat[i], **b}
+                for i, b in zip(batch["index"], batch["burden"], strict=True)
+                if b
+            ]
+            features.flush()
+            if skipped:
+                write_text(out / SKIPPED, json.dumps(skipped, indent=1))
+            if burden_rows:
+                _write_burden(out, burden_rows)
+            store.mark_done(last)
+            advance(last - first)
+    del features
+    return FeatureStore.open(out)
+
+
+def _check_arguments(
+    manifest: Manifest, focus: str, lesions: tuple[str, ...], on_error: str
+) -> None:
+    if focus not in FOCUS_MODES:
+        raise RuraError(f"unknown focus {focus!r}; choose one of {', '.join(FOCUS_MODES)}")
+    if on_error not in ("raise", "skip"):
+        raise RuraError(f"on_error must be raise or skip, not {on_error!r}")
+    if focus != "none" and not lesions:
+        raise RuraError(f"focus {focus!r} needs --lesions (e.g. ma,he,cws)")
+    missing = [lesion for lesion in lesions if lesion not in manifest.lesions]
+    if missing:
+        raise RuraError(
+            f"{manifest.source}: no mask_{missing[0]} column; the manifest has masks for "
+            f"{', '.join(manifest.lesions) or 'no lesion'} (predict masks with a segmenter, "
+            "or choose other --lesions)"
+        )
+
+
+def _existing(out: Path) -> FeatureStore | None:
+    try:
+        config = json.loads((out / CONFIG).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if not (out / FEATURES).exists() or "hash" not in config:
+        return None
+    return FeatureStore(out, config)
+
+
+def _start_fresh(out: Path, manifest: Manifest, config: dict, digest: str, dim: int) -> None:
+    if out.exists() and any(out.iterdir()) and not (out / CONFIG).exists():
+        raise RuraError(f"{out}: exists and is not a feature directory; choose another --out")
+    for name in (FEATURES, PROGRESS, SKIPPED, BURDEN, MANIFEST, CONFIG):
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / FEATURES) as temporary:
+        matrix = np.lib.format.open_memmap(
+            temporary, mode="w+", dtype=np.float32, shape=(len(manifest), dim)
+        )
+        matrix[:] = np.nan
+        matrix.flush()
+        del matrix
+    manifest.to_csv(out / MANIFEST)
+    full = {**config, "hash": digest, "n": len(manifest), "dim": dim}
+    write_text(out / CONFIG, json.dumps(full, indent=2))
+
+
+def _read_burden(out: Path) -> list[dict[str, Any]]:
+    import pandas as pd
+
+    path = out / BURDEN
+    return pd.read_csv(path).to_dict("records") if path.exists() else []
+
+
+def _write_burden(out: Path, rows: list[dict[str, Any]]) -> None:
+    import pandas as pd
+
+    with atomic_path(out / BURDEN) as temporary:
+        pd.DataFrame(rows).to_csv(temporary, index=False)
+
+
+def _autocast(device: str) -> Any:
+    import contextlib
+
+    import torch
+
+    if device == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+class _progress:
+    """A rich progress bar with images per second, on stderr; a no-op when disabled."""
+
+    def __init__(self, enabled: bool, total: int, completed: int, description: str) -> None:
+        self.enabled, self.total, self.completed, self.description = (
+            enabled,
+            total,
+            completed,
+            description,
+        )
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self.bar.__enter__()
+        task = self.bar.add_task(
+            self.description, total=self.total, completed=self.completed, rate=""
+        )
+
+        def advance(n: int) -> None:
+            self.bar.advance(task, n)
+            speed = self.bar.tasks[0].speed
+            self.bar.update(task, rate=f"{speed:.1f} img/s" if speed else "")
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.bar.__exit__(*exc)

@@ -1,0 +1,76 @@
+"""The torch Dataset that decodes, focuses and normalises images for a backbone."""
+
+# ruff: noqa: TID253 -- imported only inside embed(); torch is the point of this module.
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from rura.data.images import ImageLoadError, field_of_view_box, load_image, load_mask
+from rura.data.manifest import Manifest
+from rura.features.focus import lesion_burden, render_focus
+
+
+class FocusedImages(torch.utils.data.Dataset):
+    """Rows of a manifest as normalised (3, S, S) tensors, with their lesion burden."""
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        *,
+        size: int,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        focus: str = "none",
+        lesions: tuple[str, ...] = (),
+        min_lesion_pixels: int = 1,
+        start: int = 0,
+    ) -> None:
+        self.manifest = manifest
+        self.size = size
+        self.mean = np.asarray(mean, np.float32)[:, None, None]
+        self.std = np.asarray(std, np.float32)[:, None, None]
+        self.focus = focus
+        self.lesions = lesions
+        self.min_lesion_pixels = min_lesion_pixels
+        self.start = start
+
+    def __len__(self) -> int:
+        return len(self.manifest) - self.start
+
+    def __getitem__(self, item: int) -> dict[str, Any]:
+        index = self.start + item
+        empty = torch.zeros(3, self.size, self.size)
+        try:
+            image = load_image(self.manifest.image_path(index), size=self.size)
+            masks = {
+                lesion: load_mask(path, image.box, self.size)
+                for lesion in self.lesions
+                if (path := self.manifest.mask_path(index, lesion)) is not None
+            }
+        except ImageLoadError as error:
+            return {"index": index, "pixels": empty, "error": str(error), "burden": {}}
+        burden = {}
+        if self.lesions:
+            for lesion in self.lesions:
+                masks.setdefault(lesion, np.zeros((self.size, self.size), bool))
+            box = field_of_view_box(image.pixels)
+            fov = np.zeros((self.size, self.size), bool)
+            fov[max(box[1], 0) : box[3], max(box[0], 0) : box[2]] = True
+            fov &= image.pixels.max(axis=2) > 10
+            burden = lesion_burden(masks, fov)
+        pixels = render_focus(image.pixels, masks, self.focus, min_pixels=self.min_lesion_pixels)
+        array = (pixels.transpose(2, 0, 1).astype(np.float32) / 255.0 - self.mean) / self.std
+        return {"index": index, "pixels": torch.from_numpy(array), "error": "", "burden": burden}
+
+
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack pixels; keep indices, errors and burdens as lists."""
+    return {
+        "index": [item["index"] for item in items],
+        "pixels": torch.stack([item["pixels"] for item in items]),
+        "error": [item["error"] for item in items],
+        "burden": [item["burden"] for item in items],
+    }

@@ -1,0 +1,115 @@
+"""A directory of features: a memory-mapped matrix, its manifest, its config hash and progress."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rura.data.manifest import Manifest
+from rura.errors import RuraError
+from rura.io import write_text
+
+FEATURES = "features.npy"
+CONFIG = "config.json"
+PROGRESS = "progress.json"
+MANIFEST = "manifest.csv"
+SKIPPED = "skipped.json"
+BURDEN = "lesion_burden.csv"
+
+
+def manifest_digest(manifest: Manifest) -> str:
+    """A hash of the manifest's rows and each image's size and modification time."""
+    digest = hashlib.sha256(str(manifest.root).encode())
+    digest.update(manifest.table.to_csv(index=False).encode())
+    for index in range(len(manifest)):
+        path = manifest.image_path(index)
+        stat = path.stat() if path.exists() else None
+        digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode() if stat else b"missing")
+    return digest.hexdigest()
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """The hash that decides whether cached features can be reused."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class FeatureStore:
+    """Features of one dataset under one backbone and focus, as written by :func:`embed`."""
+
+    directory: Path
+    config: dict[str, Any]
+
+    @classmethod
+    def open(cls, directory: str | Path) -> FeatureStore:
+        """Open a complete feature directory."""
+        directory = Path(directory)
+        try:
+            config = json.loads((directory / CONFIG).read_text())
+        except FileNotFoundError:
+            raise RuraError(
+                f"{directory}: not a feature directory (no {CONFIG}); create it with rura embed"
+            ) from None
+        store = cls(directory, config)
+        if not store.complete:
+            raise RuraError(
+                f"{directory}: embedding stopped at {store.done}/{store.size} images; "
+                "rerun the same rura embed command to resume"
+            )
+        return store
+
+    @property
+    def hash(self) -> str:
+        return str(self.config["hash"])
+
+    @property
+    def size(self) -> int:
+        return int(self.config["n"])
+
+    @property
+    def done(self) -> int:
+        path = self.directory / PROGRESS
+        return int(json.loads(path.read_text())["done"]) if path.exists() else 0
+
+    @property
+    def complete(self) -> bool:
+        return self.done >= self.size
+
+    @property
+    def features(self) -> np.ndarray:
+        """The (n, d) float32 feature matrix, memory-mapped read-only."""
+        return np.load(self.directory / FEATURES, mmap_mode="r")
+
+    @property
+    def skipped(self) -> list[dict[str, str]]:
+        """Images that could not be read (with ``--on-error skip``): their rows are NaN."""
+        path = self.directory / SKIPPED
+        return json.loads(path.read_text()) if path.exists() else []
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Rows that hold features (not skipped)."""
+        valid = np.ones(self.size, bool)
+        ids = {item["id"] for item in self.skipped}
+        if ids:
+            valid &= ~self.manifest.table["id"].isin(ids).to_numpy()
+        return valid
+
+    @property
+    def manifest(self) -> Manifest:
+        return Manifest.read_csv(self.directory / MANIFEST, root=self.config["root"])
+
+    def lesion_burden(self) -> Any:
+        """Per-image lesion area fractions (a DataFrame indexed like the manifest), or None."""
+        import pandas as pd
+
+        path = self.directory / BURDEN
+        return pd.read_csv(path) if path.exists() else None
+
+    def mark_done(self, done: int) -> None:
+        write_text(self.directory / PROGRESS, json.dumps({"done": done}))

@@ -1,0 +1,127 @@
+"""``embed``: features streamed to disk, cache hits, resume, bad images and lesion focus."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rura.data import Manifest
+from rura.errors import RuraError
+from rura.features import FeatureStore
+from rura.features import store as store_module
+from rura.features.embed import embed
+
+SETTINGS = {
+    "backbone": "resnet18",
+    "weights": "none",
+    "image_size": 32,
+    "batch_size": 2,
+    "workers": 0,
+    "progress": False,
+}
+
+
+def make_images(root, n=5, masks=False):
+    rng = np.random.default_rng(0)
+    (root / "img").mkdir(parents=True)
+    (root / "ma").mkdir()
+    records = []
+    for i in range(n):
+        pixels = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(root / "img" / f"{i}.png")
+        record = {"id": f"im{i}", "path": f"img/{i}.png", "label": "x"}
+        if masks:
+            mask = np.zeros((40, 40), np.uint8)
+            mask[10 : 10 + 2 * i, 10 : 10 + 2 * i] = 255
+            Image.fromarray(mask).save(root / "ma" / f"{i}.png")
+            record["mask_ma"] = f"ma/{i}.png"
+        records.append(record)
+    return Manifest.from_records(records, root)
+
+
+def test_features_are_written_and_reopened(tmp_path):
+    manifest = make_images(tmp_path / "data")
+    store = embed(manifest, tmp_path / "feats", **SETTINGS)
+    assert store.features.shape == (5, 512)
+    assert np.isfinite(store.features).all()
+    again = FeatureStore.open(tmp_path / "feats")
+    assert np.array_equal(again.features, store.features)
+    assert list(again.manifest.table["id"]) == [f"im{i}" for i in range(5)]
+
+
+def test_same_seed_same_features_and_rerun_is_a_cache_hit(tmp_path, monkeypatch):
+    manifest = make_images(tmp_path / "data")
+    first = np.array(embed(manifest, tmp_path / "a", **SETTINGS).features)
+    second = np.array(embed(manifest, tmp_path / "b", **SETTINGS).features)
+    assert np.array_equal(first, second)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a cache hit must not build the backbone")
+
+    monkeypatch.setattr("rura.api.create_backbone", no_model)
+    cached = embed(manifest, tmp_path / "a", **SETTINGS)
+    assert np.array_equal(np.array(cached.features), first)
+
+
+def test_changed_settings_recompute(tmp_path):
+    manifest = make_images(tmp_path / "data")
+    first = embed(manifest, tmp_path / "f", **SETTINGS)
+    other = embed(manifest, tmp_path / "f", **{**SETTINGS, "image_size": 48})
+    assert other.hash != first.hash
+
+
+def test_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
+    manifest = make_images(tmp_path / "data")
+    reference = np.array(embed(manifest, tmp_path / "ref", **SETTINGS).features)
+    original = store_module.FeatureStore.mark_done
+    calls = []
+
+    def interrupted(self, done):
+        original(self, done)
+        calls.append(done)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(store_module.FeatureStore, "mark_done", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        embed(manifest, tmp_path / "run", **SETTINGS)
+    monkeypatch.setattr(store_module.FeatureStore, "mark_done", original)
+    with pytest.raises(RuraError, match="stopped at 4/5"):
+        FeatureStore.open(tmp_path / "run")
+    seen = []
+    monkeypatch.setattr(
+        store_module.FeatureStore,
+        "mark_done",
+        lambda self, done: (seen.append(done), original(self, done)),
+    )
+    resumed = embed(manifest, tmp_path / "run", **SETTINGS)
+    assert seen == [5]  # only the last image was embedded again
+    assert np.allclose(np.array(resumed.features), reference, atol=1e-5)
+
+
+def test_unreadable_images_raise_or_are_skipped(tmp_path):
+    manifest = make_images(tmp_path / "data")
+    (tmp_path / "data" / "img" / "2.png").write_text("not an image")
+    with pytest.raises(RuraError, match=r"2\.png: not an image"):
+        embed(manifest, tmp_path / "f1", **SETTINGS)
+    store = embed(manifest, tmp_path / "f2", on_error="skip", **SETTINGS)
+    assert [item["id"] for item in store.skipped] == ["im2"]
+    assert store.valid.tolist() == [True, True, False, True, True]
+    assert np.isnan(store.features[2]).all() and np.isfinite(store.features[store.valid]).all()
+
+
+def test_masked_focus_uses_the_lesion_masks_and_records_burden(tmp_path):
+    manifest = make_images(tmp_path / "data", masks=True)
+    plain = np.array(embed(manifest, tmp_path / "plain", **SETTINGS).features)
+    store = embed(manifest, tmp_path / "masked", focus="masked", lesions=["ma"], **SETTINGS)
+    assert not np.allclose(np.array(store.features), plain)
+    burden = store.lesion_burden()
+    assert list(burden["id"]) == [f"im{i}" for i in range(5)]
+    assert burden["ma"].iloc[0] == 0 and (np.diff(burden["ma"]) > 0).all()
+
+
+def test_focus_without_masks_is_a_clear_error(tmp_path):
+    manifest = make_images(tmp_path / "data")
+    with pytest.raises(RuraError, match="no mask_ma column"):
+        embed(manifest, tmp_path / "f", focus="masked", lesions=["ma"], **SETTINGS)
+    with pytest.raises(RuraError, match="needs --lesions"):
+        embed(manifest, tmp_path / "f", focus="masked", **SETTINGS)
