@@ -30,8 +30,8 @@ class FocusedImages(torch.utils.data.Dataset):
     ) -> None:
         self.manifest = manifest
         self.size = size
-        self.mean = np.asarray(mean, np.float32)[:, None, None]
-        self.std = np.asarray(std, np.float32)[:, None, None]
+        self.mean = torch.tensor(mean, dtype=torch.float32)[:, None, None]
+        self.std = torch.tensor(std, dtype=torch.float32)[:, None, None]
         self.focus = focus
         self.lesions = lesions
         self.min_lesion_pixels = min_lesion_pixels
@@ -42,7 +42,6 @@ class FocusedImages(torch.utils.data.Dataset):
 
     def __getitem__(self, item: int) -> dict[str, Any]:
         index = self.start + item
-        empty = torch.zeros(3, self.size, self.size)
         try:
             image = load_image(self.manifest.image_path(index), size=self.size)
             masks = {
@@ -51,6 +50,7 @@ class FocusedImages(torch.utils.data.Dataset):
                 if (path := self.manifest.mask_path(index, lesion)) is not None
             }
         except ImageLoadError as error:
+            empty = torch.zeros(3, self.size, self.size)
             return {"index": index, "pixels": empty, "error": str(error), "burden": {}}
         burden = {}
         if self.lesions:
@@ -62,8 +62,9 @@ class FocusedImages(torch.utils.data.Dataset):
             fov &= image.pixels.max(axis=2) > 10
             burden = lesion_burden(masks, fov)
         pixels = render_focus(image.pixels, masks, self.focus, min_pixels=self.min_lesion_pixels)
-        array = (pixels.transpose(2, 0, 1).astype(np.float32) / 255.0 - self.mean) / self.std
-        return {"index": index, "pixels": torch.from_numpy(array), "error": "", "burden": burden}
+        tensor = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+        tensor = tensor.float().div_(255.0).sub_(self.mean).div_(self.std)
+        return {"index": index, "pixels": tensor, "error": "", "burden": burden}
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
