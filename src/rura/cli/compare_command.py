@@ -96,7 +96,7 @@ def compare_command(
 
 def print_table(rows: list[dict], config: object) -> None:
     """The leaderboard as a rich table, oracle runs marked."""
-    from rura.experiments.compare import HEADLINE, format_cell, summarise
+    from rura.experiments.compare import HEADLINE, summarise
 
     summary = summarise(rows)
     oracle = any(s["oracle"] for s in summary)
@@ -104,17 +104,25 @@ def print_table(rows: list[dict], config: object) -> None:
         title="Zero-shot diagnosis" + (" [red](ORACLE mapping: uses labels)[/]" if oracle else ""),
         caption=f"mean ± std over {len(getattr(config, 'seeds', [0]))} seed(s)",
     )
-    table.add_column("backbone")
-    table.add_column("clusterer")
+    table.add_column("backbone", no_wrap=True)
+    table.add_column("clusterer", no_wrap=True)
+    short = {"accuracy": "acc", "precision": "prec", "recall": "rec"}
     for metric in HEADLINE:
-        table.add_column(metric, justify="right")
+        table.add_column(short.get(metric, metric), justify="right", no_wrap=True, min_width=6)
     for s in summary:
         if "error" in s:
             table.add_row(s["backbone"], s["cluster"], f"[red]failed: {s['error']}[/]")
             continue
-        cells = [format_cell(s[f"{m}_mean"], s[f"{m}_std"]) for m in HEADLINE]
+        cells = [_cell(s[f"{m}_mean"], s[f"{m}_std"]) for m in HEADLINE]
         table.add_row(s["backbone"], s["cluster"], *cells)
     Console().print(table)
+
+
+def _cell(mean: float | None, std: float | None) -> str:
+    """Mean over seeds, with the std on a second, dimmed line so the table fits 80 columns."""
+    if mean is None:
+        return "n/a"
+    return f"{mean:.3f}" + (f"\n[dim]±{std:.3f}[/]" if std else "")
 
 
 def add_to(app: typer.Typer) -> None:

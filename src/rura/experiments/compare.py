@@ -122,6 +122,8 @@ def run_compare(
                     "mapping": config.mapping,
                     "oracle": config.mapping == "oracle",
                     "mode": "inductive" if inputs.source is not None else "transductive",
+                    "focus": config.focus,
+                    "lesions": ",".join(config.lesions),
                     "n_fit": len(fit_features),
                     "n_eval": len(evaluation),
                 }
@@ -299,11 +301,11 @@ def write_leaderboard(rows: list[dict[str, Any]], config: CompareConfig, out: Pa
         plot_leaderboard(names, means, stds, out / "leaderboard.png", title=title)
 
 
-def format_cell(mean: float | None, std: float | None) -> str:
+def format_cell(mean: float | None, std: float | None, digits: int = 4) -> str:
     """``0.8395 ± 0.0123``, or ``n/a`` for an undefined metric."""
     if mean is None:
         return "n/a"
-    return f"{mean:.4f} ± {std:.4f}" if std else f"{mean:.4f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if std else f"{mean:.{digits}f}"
 
 
 def leaderboard_markdown(summary: list[dict[str, Any]], config: CompareConfig) -> str:
@@ -312,8 +314,9 @@ def leaderboard_markdown(summary: list[dict[str, Any]], config: CompareConfig) -
     lines = [
         f"# Zero-shot diagnosis of {config.target!r}{oracle}",
         "",
-        f"Mapping: `{config.mapping}`; seeds: {', '.join(map(str, config.seeds))}; "
-        "mean ± std over seeds.",
+        f"Mapping: `{config.mapping}`; focus: `{config.focus}`"
+        + (f" on {', '.join(config.lesions)} masks" if config.lesions else "")
+        + f"; seeds: {', '.join(map(str, config.seeds))}; mean ± std over seeds.",
         "",
         "| backbone | clusterer | " + " | ".join(HEADLINE) + " |",
         "| --- | --- | " + " | ".join("---" for _ in HEADLINE) + " |",
