@@ -10,9 +10,24 @@ TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test lint docs clean install
 
-# Until the pipeline lands, the demo runs every plugin's conformance check (real models, tiny inputs).
+# The demo: SynthFundus data, then zero-shot diagnosis of mild DR with the offline pretrained
+# backbone, on whole images and on lesion-focused images (ground-truth masks until the segmenter
+# lands). Results tables print; reports land in $(DEMO_DIR).
+DEMO_DIR ?= demo-output
+RURA := $(VENV)/bin/rura
+DEMO_COMPARE := --data $(DEMO_DIR)/external --source $(DEMO_DIR)/source --reference-label normal \
+	--target mild_dr --backbone efficientnet_lite0 --cluster agg,kmeans,pam --seeds 0,1,2
+
 demo: $(BASE_STAMP)
-	$(VENV)/bin/rura plugins --check
+	$(RURA) synth $(DEMO_DIR)/source --size 224 --per-class 60 --seed 0 \
+		--classes normal,hypertensive_retinopathy
+	$(RURA) synth $(DEMO_DIR)/external --size 224 --per-class 60 --seed 1 --domain external \
+		--classes normal,mild_dr
+	@echo "== Zero-shot diagnosis of mild DR from hypertensive retinopathy: whole images"
+	$(RURA) compare $(DEMO_COMPARE) --out $(DEMO_DIR)/whole-image
+	@echo "== The same, the backbone seeing only the lesions (SynthFundus ground-truth masks)"
+	$(RURA) compare $(DEMO_COMPARE) --focus masked --lesions ma,he,cws --out $(DEMO_DIR)/lesion-focus
+	@echo "Leaderboards, plots and models: $(DEMO_DIR)/whole-image and $(DEMO_DIR)/lesion-focus"
 
 test: $(TEST_STAMP)
 	$(PY) -m pytest
@@ -45,4 +60,4 @@ $(TEST_STAMP): $(BASE_STAMP) $(foreach p,$(EXAMPLE_PLUGINS),$(p)/pyproject.toml)
 	touch $@
 
 clean:
-	rm -rf $(VENV) site .pytest_cache .ruff_cache
+	rm -rf $(VENV) site $(DEMO_DIR) .pytest_cache .ruff_cache
