@@ -39,6 +39,13 @@ def test_every_hook_has_a_test(hook):
     assert re.search(rf"def {hook}\(", tests), f"no test implements {hook}"
 
 
+def test_snippet_include_lines_are_well_formed():
+    for page in (REPO / "docs").rglob("*.md"):
+        for line in page.read_text().splitlines():
+            if "8<" in line or "8 <" in line:
+                assert re.fullmatch(r'--8<-- "[^"]+"', line.strip()), f"{page.name}: {line!r}"
+
+
 def test_snippet_includes_point_at_existing_files():
     for page in (REPO / "docs").rglob("*.md"):
         for target in re.findall(r'--8<-- "([^":]+)', page.read_text()):
