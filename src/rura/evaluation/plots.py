@@ -97,7 +97,5 @@ def plot_leaderboard(
         )
     ax.set_xticks(x + width * (len(metrics) - 1) / 2, labels=names, rotation=30, ha="right")
     ax.set(ylim=(0, 1.05), ylabel="score", title=title)
-    ax.legend(
-        ncols=min(5, len(metrics)), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.35)
-    )
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, Path(path))
