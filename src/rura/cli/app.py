@@ -10,6 +10,8 @@ from rura.cli import (
     data_command,
     embed_command,
     plugins_command,
+    segment_command,
+    similarity_command,
     synth_command,
 )
 
@@ -50,6 +52,8 @@ def make_app() -> typer.Typer:
     synth_command.add_to(app)
     embed_command.add_to(app)
     compare_command.add_to(app)
+    segment_command.add_to(app)
+    similarity_command.add_to(app)
 
     from rura.plugins import register_commands
 
