@@ -144,9 +144,21 @@ def test_source_holding_the_target_disease_is_refused(sets, tmp_path):
         run_compare(config((evaluation, evaluation), tmp_path / "x"))
 
 
-def test_unknown_target_lists_the_labels(sets, tmp_path):
+def test_unknown_labels_are_listed(sets, tmp_path):
     with pytest.raises(RuraError, match="labels present: normal, other, target"):
-        run_compare(config(sets, tmp_path / "x", target="mild_dr"))
+        run_compare(config(sets, tmp_path / "x", target="mild_dr", normal_label="healthy"))
+
+
+def test_single_class_evaluation_reports_auc_as_undefined(sets, tmp_path):
+    rows = run_compare(config(sets, tmp_path / "one", target="mild_dr", clusterers=["kmeans"]))
+    assert rows[0]["n_eval"] == 10 and rows[0]["auc"] is None
+    assert "n/a" in (tmp_path / "one" / "leaderboard.md").read_text()
+
+
+def test_oracle_with_a_source_set_is_refused_before_any_work(sets, tmp_path):
+    with pytest.raises(RuraError, match="without --source"):
+        run_compare(config(sets, tmp_path / "x", mapping="oracle"))
+    assert not (tmp_path / "x").exists()
 
 
 def test_cli_compare_prints_the_table_and_rejects_unknown_clusterers(sets, tmp_path):

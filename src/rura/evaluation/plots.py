@@ -91,7 +91,7 @@ def plot_leaderboard(
             x + offset * width,
             values,
             width,
-            yerr=np.nan_to_num(stds[metric]),
+            yerr=np.nan_to_num(np.asarray(stds[metric], float)),
             label=metric,
             capsize=2,
         )

@@ -65,14 +65,15 @@ def load_inputs(config: CompareConfig) -> Inputs:
     """Read the sets; refuse a source set that holds the target disease (not zero-shot)."""
     from rura.data.spec import resolve_dataset
 
+    if config.mapping == "oracle" and config.source:
+        raise RuraError("mapping 'oracle' fits on the evaluated set: run it without --source")
     evaluation = resolve_dataset(config.data)
     labels = set(evaluation.table["label"])
-    for name, value in (("--target", config.target), ("--normal", config.normal_label)):
-        if value not in labels:
-            raise RuraError(
-                f"{evaluation.source}: no image labelled {value!r} ({name}); labels present: "
-                f"{', '.join(sorted(labels))}"
-            )
+    if config.target not in labels and config.normal_label not in labels:
+        raise RuraError(
+            f"{evaluation.source}: no image labelled {config.target!r} (--target) or "
+            f"{config.normal_label!r} (--normal); labels present: {', '.join(sorted(labels))}"
+        )
     keep = evaluation.table["label"].isin([config.target, config.normal_label])
     evaluation = evaluation.subset(keep.to_numpy())
     truth = (evaluation.table["label"] == config.target).to_numpy()
@@ -164,8 +165,6 @@ def run_compare(
                 rows.append(row)
                 if on_row:
                     on_row(row)
-    if config.mapping == "oracle" and inputs.source is not None:
-        raise RuraError("mapping 'oracle' fits on the evaluated set: run without --source")
     write_leaderboard(rows, config, out)
     return rows
 
