@@ -61,3 +61,16 @@ def test_site_builds_strictly(tmp_path):
         env={"NO_MKDOCS_2_WARNING": "1", "PATH": "/usr/bin:/bin"},
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
+
+
+def test_every_cli_command_is_documented():
+    import typer.main
+
+    from rura.cli import make_app
+
+    command = typer.main.get_command(make_app())
+    pages = "\n".join(p.read_text() for p in (REPO / "docs").rglob("*.md"))
+    for name, sub in command.commands.items():
+        names = [f"{name} {child}" for child in getattr(sub, "commands", {})] or [name]
+        for full in names:
+            assert f"rura {full}" in pages, f"no docs page shows `rura {full}`"
