@@ -41,8 +41,12 @@ def load_folder(
 
 
 def load_manifest(root: Path, *, manifest: str = "manifest.csv") -> Manifest:
-    """A rura manifest CSV (``root/manifest.csv`` by default), paths relative to ``root``."""
-    return Manifest.read_csv(Path(root) / manifest, root=root)
+    """A rura manifest CSV (``root/manifest.csv`` by default), paths relative to ``root``.
+
+    A ``manifest.root`` file beside the CSV (written for manifests rooted elsewhere, such as
+    predicted masks) names the root instead.
+    """
+    return Manifest.read_csv(Path(root) / manifest)
 
 
 @rura.hookimpl

@@ -22,6 +22,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     temp_path = Path(temporary)
     try:
         yield temp_path
+        os.chmod(temp_path, 0o666 & ~_umask())  # mkstemp makes owner-only files
         os.replace(temp_path, target)
     finally:
         if temp_path.exists():
@@ -43,3 +44,9 @@ def write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     with atomic_open(path, "w") as handle:
         handle.write(text)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -55,3 +55,17 @@ def test_missing_file_and_unreadable_csv_are_clear_errors(tmp_path):
     (tmp_path / "empty.csv").write_bytes(b"")
     with pytest.raises(ManifestError, match="not a readable CSV"):
         Manifest.read_csv(tmp_path / "empty.csv")
+
+
+def test_a_manifest_rooted_elsewhere_finds_its_files_again(tmp_path):
+    (tmp_path / "data").mkdir()
+    manifest = Manifest.from_records([{"id": "a", "path": "data/a.png", "label": "x"}], tmp_path)
+    csv = manifest.to_csv(tmp_path / "out" / "manifest.csv")
+    assert (tmp_path / "out" / "manifest.root").read_text().strip() == ".."
+    again = Manifest.read_csv(csv)
+    assert again.root == tmp_path.resolve()
+    assert again.image_path(0) == tmp_path.resolve() / "data" / "a.png"
+    Manifest.from_records([{"id": "a", "path": "a.png", "label": "x"}], tmp_path / "out").to_csv(
+        csv
+    )
+    assert not (tmp_path / "out" / "manifest.root").exists()

@@ -122,7 +122,7 @@ def _cell(mean: float | None, std: float | None) -> str:
     """Mean over seeds, with the std on a second, dimmed line so the table fits 80 columns."""
     if mean is None:
         return "n/a"
-    return f"{mean:.3f}" + (f"\n[dim]±{std:.3f}[/]" if std else "")
+    return f"{mean:.3f}" + (f"\n[dim]±{std:.3f}[/]" if std and std >= 5e-4 else "")
 
 
 def add_to(app: typer.Typer) -> None:

@@ -6,12 +6,11 @@ from collections import Counter
 from typing import Any
 
 from rura.data.manifest import MASK_PREFIX, Manifest
+from rura.progress import progress_bar
 
 
 def inspect_manifest(manifest: Manifest, *, decode: bool = True, progress: bool = False) -> dict:
     """Counts per label, split and lesion mask, and every missing or undecodable file."""
-    from rura.data.images import ImageLoadError, load_image
-
     table = manifest.table
     report: dict[str, Any] = {
         "root": str(manifest.root),
@@ -29,31 +28,26 @@ def inspect_manifest(manifest: Manifest, *, decode: bool = True, progress: bool 
             for path, reason in getattr(manifest, "skipped", [])
         ],
     }
-    for index in _progress(range(len(manifest)), progress, "checking images"):
-        paths = [manifest.image_path(index)]
-        paths += [p for lesion in manifest.lesions if (p := manifest.mask_path(index, lesion))]
-        for path in paths:
-            relative = str(path.relative_to(manifest.root))
-            if not path.is_file():
-                report["missing"].append({"path": relative, "problem": "missing"})
-            elif decode:
-                try:
-                    load_image(path, size=64, crop_fov=False)
-                except ImageLoadError as error:
-                    problem = str(error).split(": ", 1)[-1].split("; replace")[0]
-                    report["unreadable"].append({"path": relative, "problem": problem})
+    with progress_bar(progress and len(manifest) >= 50, len(manifest), 0, "checking") as advance:
+        for index in range(len(manifest)):
+            advance(1)
+            _check_files(manifest, index, decode, report)
     return report
 
 
-def _progress(items: range, enabled: bool, description: str) -> Any:
-    if not enabled or len(items) < 50:
-        return items
-    from rich.progress import track
+def _check_files(manifest: Manifest, index: int, decode: bool, report: dict[str, Any]) -> None:
+    """Record row ``index``'s missing or undecodable image and mask files in ``report``."""
+    from rura.data.images import ImageLoadError, load_image
 
-    return track(items, description=description, console=_stderr())
-
-
-def _stderr() -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True)
+    paths = [manifest.image_path(index)]
+    paths += [p for lesion in manifest.lesions if (p := manifest.mask_path(index, lesion))]
+    for path in paths:
+        relative = str(path.relative_to(manifest.root))
+        if not path.is_file():
+            report["missing"].append({"path": relative, "problem": "missing"})
+        elif decode:
+            try:
+                load_image(path, size=64, crop_fov=False)
+            except ImageLoadError as error:
+                problem = str(error).split(": ", 1)[-1].split("; replace")[0]
+                report["unreadable"].append({"path": relative, "problem": problem})

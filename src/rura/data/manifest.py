@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rura.errors import RuraError
-from rura.io import atomic_path
+from rura.io import atomic_path, write_text
 
 if TYPE_CHECKING:
     import pandas as pd
 
 MANIFEST_COLUMNS: tuple[str, ...] = ("id", "path", "label", "grade", "group", "eye", "split")
 MASK_PREFIX = "mask_"
+ROOT_SUFFIX = ".root"
 EYES = ("left", "right", "")
 
 
@@ -48,10 +49,18 @@ class Manifest:
 
     @classmethod
     def read_csv(cls, path: str | Path, root: str | Path | None = None) -> Manifest:
-        """Read a manifest CSV; paths in it are relative to ``root`` (default: the CSV's folder)."""
+        """Read a manifest CSV; paths in it are relative to ``root``.
+
+        The default root is the CSV's folder, or the folder named in a ``<name>.root`` file
+        beside the CSV (relative to the CSV's folder), which :meth:`to_csv` writes for a manifest
+        whose root is elsewhere (predicted masks beside a dataset's images, say).
+        """
         import pandas as pd
 
         path = Path(path)
+        sidecar = path.with_suffix(ROOT_SUFFIX)
+        if root is None and sidecar.is_file():
+            root = (path.parent / sidecar.read_text().strip()).resolve()
         try:
             table = pd.read_csv(path, dtype=str, keep_default_na=False)
         except FileNotFoundError:
@@ -61,10 +70,19 @@ class Manifest:
         return cls(table, root if root is not None else path.parent, source=str(path))
 
     def to_csv(self, path: str | Path) -> Path:
-        """Write the manifest atomically; paths stay relative to the root."""
+        """Write the manifest atomically; paths stay relative to the root.
+
+        When the root is not the CSV's folder, a ``<name>.root`` file beside it records the root
+        (relative), so :meth:`read_csv` finds the files again.
+        """
         path = Path(path)
         with atomic_path(path) as temporary:
             self.table.to_csv(temporary, index=False)
+        sidecar = path.with_suffix(ROOT_SUFFIX)
+        if path.parent.resolve() != self.root:
+            write_text(sidecar, os.path.relpath(self.root, path.parent.resolve()) + "\n")
+        elif sidecar.exists():
+            sidecar.unlink()
         return path
 
     @property

@@ -10,16 +10,18 @@ import numpy as np
 from rura.io import atomic_path
 
 
-def _figure() -> tuple:
+def new_figure(**kwargs: object) -> tuple:
+    """``(figure, axes)`` from matplotlib's file-only Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt, plt.subplots
+    return plt.subplots(**kwargs)
 
 
-def _save(fig: object, path: Path) -> Path:
+def save_figure(fig: object, path: Path) -> Path:
+    """Write ``fig`` as a PNG atomically and close it."""
     import matplotlib.pyplot as plt
 
     with atomic_path(path) as temporary:
@@ -41,13 +43,12 @@ def plot_roc(
     if auc is None:
         return None
     fpr, tpr, _ = roc_curve(y_true, score)
-    _, subplots = _figure()
-    fig, ax = subplots(figsize=(4.5, 4.5))
+    fig, ax = new_figure(figsize=(4.5, 4.5))
     ax.plot(fpr, tpr, lw=2, label=f"AUC = {auc:.3f}")
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
     ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=title, xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="lower right")
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def plot_confusion(
@@ -59,8 +60,7 @@ def plot_confusion(
 ) -> Path:
     """A 2x2 confusion matrix (rows: truth, columns: prediction) with counts."""
     matrix = np.array([[confusion["tn"], confusion["fp"]], [confusion["fn"], confusion["tp"]]])
-    _, subplots = _figure()
-    fig, ax = subplots(figsize=(4, 3.6))
+    fig, ax = new_figure(figsize=(4, 3.6))
     ax.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
         colour = "white" if count > matrix.max() / 2 else "black"
@@ -68,7 +68,7 @@ def plot_confusion(
     ax.set_xticks([0, 1], labels=[f"pred. {label}" for label in labels])
     ax.set_yticks([0, 1], labels=[f"true {label}" for label in labels])
     ax.set_title(title)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def plot_leaderboard(
@@ -80,10 +80,9 @@ def plot_leaderboard(
     title: str = "Zero-shot diagnosis",
 ) -> Path:
     """Grouped bars: one group per run name, one bar per metric, error bars of one std."""
-    _, subplots = _figure()
     metrics = list(means)
     width = 0.8 / max(len(metrics), 1)
-    fig, ax = subplots(figsize=(max(5.0, 1.2 * len(names) + 2), 3.8))
+    fig, ax = new_figure(figsize=(max(5.0, 1.2 * len(names) + 2), 3.8))
     x = np.arange(len(names))
     for offset, metric in enumerate(metrics):
         values = np.nan_to_num(np.asarray(means[metric], float))
@@ -98,4 +97,4 @@ def plot_leaderboard(
     ax.set_xticks(x + width * (len(metrics) - 1) / 2, labels=names, rotation=30, ha="right")
     ax.set(ylim=(0, 1.05), ylabel="score", title=title)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))

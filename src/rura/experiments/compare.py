@@ -304,7 +304,8 @@ def format_cell(mean: float | None, std: float | None, digits: int = 4) -> str:
     """``0.8395 ± 0.0123``, or ``n/a`` for an undefined metric."""
     if mean is None:
         return "n/a"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}" if std else f"{mean:.{digits}f}"
+    shown = std is not None and round(std, digits) > 0  # float noise across seeds is not spread
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if shown else f"{mean:.{digits}f}"
 
 
 def leaderboard_markdown(summary: list[dict[str, Any]], config: CompareConfig) -> str:

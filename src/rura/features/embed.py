@@ -25,6 +25,7 @@ from rura.features.store import (
     manifest_digest,
 )
 from rura.io import atomic_path, write_text
+from rura.progress import progress_bar
 
 FEATURE_FORMAT_VERSION = 1
 
@@ -132,7 +133,7 @@ def embed(
     features = np.load(out / FEATURES, mmap_mode="r+")
     skipped = store.skipped if resume else []
     burden_rows = _read_burden(out) if resume else []
-    with _progress(progress, len(manifest), start, f"embedding with {backbone}") as advance:
+    with progress_bar(progress, len(manifest), start, f"embedding with {backbone}") as advance:
         for batch in loader:
             pixels = batch["pixels"].to(device, non_blocking=True)
             pixels = pixels.contiguous(memory_format=torch.channels_last)
@@ -234,51 +235,3 @@ def _autocast(device: str) -> Any:
     if device == "cuda":
         return torch.autocast("cuda", dtype=torch.float16)
     return contextlib.nullcontext()
-
-
-class _progress:
-    """A rich progress bar with images per second, on stderr; a no-op when disabled."""
-
-    def __init__(self, enabled: bool, total: int, completed: int, description: str) -> None:
-        self.enabled, self.total, self.completed, self.description = (
-            enabled,
-            total,
-            completed,
-            description,
-        )
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return lambda n: None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
-        self.bar.__enter__()
-        task = self.bar.add_task(
-            self.description, total=self.total, completed=self.completed, rate=""
-        )
-
-        def advance(n: int) -> None:
-            self.bar.advance(task, n)
-            speed = self.bar.tasks[0].speed
-            self.bar.update(task, rate=f"{speed:.1f} img/s" if speed else "")
-
-        return advance
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self.bar.__exit__(*exc)

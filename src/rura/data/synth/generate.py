@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from rura.data.synth.camera import DOMAINS
 from rura.data.synth.recipes import CLASSES, describe, recipe, vocabulary
 from rura.data.synth.render import class_key, render
 from rura.errors import RuraError
+from rura.progress import progress_bar
 
 if TYPE_CHECKING:
     from rura.data.manifest import Manifest
@@ -159,7 +160,7 @@ def _run(tasks: list[_Task], workers: int, progress: bool) -> list[dict[str, Any
     batches = [tasks[i : i + batch] for i in range(0, len(tasks), batch)]
     workers = min(workers, len(batches))
     rows: list[dict[str, Any]] = []
-    with _progress(progress, len(tasks)) as advance:
+    with progress_bar(progress, len(tasks), description="SynthFundus") as advance:
         if workers <= 1:
             for chunk in batches:
                 rows.extend(_render_batch(chunk))
@@ -171,35 +172,6 @@ def _run(tasks: list[_Task], workers: int, progress: bool) -> list[dict[str, Any
                 rows.extend(future.result())
                 advance(len(chunk))
     return rows
-
-
-class _progress:
-    """A rich progress bar on stderr (or nothing); the context value advances it."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled, self.total = enabled, total
-        self.bar: Any = None
-
-    def __enter__(self) -> Callable[[int], None]:
-        if not self.enabled:
-            return lambda _: None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self.bar = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
-        self.bar.start()
-        task = self.bar.add_task("SynthFundus", total=self.total)
-        return lambda n: self.bar.advance(task, n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 def _render_batch(tasks: list[_Task]) -> list[dict[str, Any]]:

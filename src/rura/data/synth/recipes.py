@@ -96,8 +96,8 @@ _RECIPES: tuple[ClassRecipe, ...] = (
         _NORMAL,
         (
             LesionSpec("ma", 1.0, (3, 10), (1.0, 2.2), "posterior", "dot"),
-            LesionSpec("he", 0.6, (1, 3), (2.0, 3.5), "posterior", "blot"),
-            LesionSpec("cws", 0.35, (1, 2), (4.0, 6.5), "vessels", "fluffy"),
+            LesionSpec("he", 1.0, (2, 4), (2.5, 4.5), "posterior", "blot"),
+            LesionSpec("cws", 1.0, (2, 4), (5.0, 8.0), "vessels", "fluffy"),
         ),
         "A few microaneurysms, small dot-blot haemorrhages and the odd cotton-wool spot.",
     ),
@@ -131,11 +131,12 @@ _RECIPES: tuple[ClassRecipe, ...] = (
         "hypertensive_retinopathy",
         "Hypertensive retinopathy",
         None,
-        Anatomy(artery_calibre=0.6, av_nicking=True, artery_reflex=0.45, tortuosity=1.3),
+        Anatomy(artery_calibre=0.75, av_nicking=True, artery_reflex=0.3, tortuosity=1.15),
         (
-            LesionSpec("ma", 0.75, (1, 4), (1.0, 2.0), "posterior", "dot"),
-            LesionSpec("he", 0.85, (1, 4), (3.0, 7.0), "vessels", "flame"),
-            LesionSpec("cws", 0.8, (1, 3), (4.0, 7.0), "vessels", "fluffy"),
+            LesionSpec("ma", 1.0, (3, 8), (1.0, 2.2), "posterior", "dot"),
+            LesionSpec("he", 1.0, (1, 2), (2.5, 4.5), "posterior", "blot"),
+            LesionSpec("he", 1.0, (1, 2), (3.0, 6.0), "vessels", "flame"),
+            LesionSpec("cws", 1.0, (2, 4), (5.0, 8.0), "vessels", "fluffy"),
         ),
         "Nearest class to mild DR: the same lesion codes (MA, HE, CWS) in small counts, plus "
         "narrow arteries with a copper-wire reflex and arteriovenous nicking.",

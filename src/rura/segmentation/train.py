@@ -1,0 +1,284 @@
+"""Train a lesion segmenter: one sigmoid channel per lesion, best checkpoint by validation Dice."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rura.data.manifest import Manifest
+from rura.errors import RuraError
+from rura.segmentation import store
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What ``rura segment train`` takes (defaults are the paper's setting where it has one)."""
+
+    lesions: tuple[str, ...] = ("ma", "he", "cws")
+    architecture: str = "unet"
+    encoder: str = "resnet50"
+    weights: str = "imagenet"
+    loss: str = "focal+dice"
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    size: int = 512
+    patch: int = 256
+    patches_per_image: int = 4
+    lesion_p: float = 0.5
+    epochs: int = 20
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    val_fraction: float = 0.2
+    threshold: float = 0.5
+
+
+#: Settings a resumed run may change (the others must match the checkpoint).
+RESUMABLE = ("epochs",)
+
+
+def train_segmenter(
+    manifest: Manifest,
+    out: str | Path,
+    settings: TrainSettings,
+    *,
+    resume: bool = False,
+    device: str | None = None,
+    workers: int | None = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train on ``manifest``'s lesion masks and save the best epoch to ``out``; returns the config.
+
+    Deterministic for a given seed on one machine; ``resume`` continues from the last finished
+    epoch exactly as an uninterrupted run would.
+    """
+    import torch
+
+    from rura.api import create_segmenter
+    from rura.features.embed import resolve_device
+    from rura.segmentation.data import EpochSampler, LesionPatches, WholeImages, split_manifest
+    from rura.segmentation.data import check_lesions as _check_lesions
+    from rura.segmentation.losses import LOSSES, make_loss
+
+    out = Path(out)
+    _check_settings(settings, LOSSES)
+    _check_lesions(manifest, settings.lesions)
+    train_rows, val_rows = split_manifest(
+        manifest, val_fraction=settings.val_fraction, seed=settings.seed
+    )
+    _prepare_out(out, resume)
+    device = resolve_device(device)
+    torch.manual_seed(settings.seed)
+    model = create_segmenter(
+        settings.architecture,
+        encoder=settings.encoder,
+        num_classes=len(settings.lesions),
+        weights=settings.weights,
+    ).to(device)
+    mean, std = tuple(model.preprocessing.mean), tuple(model.preprocessing.std)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+    )
+    loss_fn = make_loss(settings.loss, alpha=settings.focal_alpha, gamma=settings.focal_gamma)
+    history: list[dict[str, Any]] = []
+    start, best = 0, {"epoch": None, "score": -1.0}
+    if resume:
+        state = store.load_checkpoint(out, model, optimizer)
+        _check_resumable(out, state["settings"], settings)
+        start, history, best = state["epoch"], state["history"], state["best"]
+    patches = LesionPatches(
+        train_rows,
+        settings.lesions,
+        size=settings.size,
+        patch=settings.patch,
+        mean=mean,
+        std=std,
+        seed=settings.seed,
+        lesion_p=settings.lesion_p,
+        patches_per_image=settings.patches_per_image,
+    )
+    sampler = EpochSampler(len(patches), settings.seed)
+    workers = min(4, os.cpu_count() or 1) if workers is None else workers
+    loader = torch.utils.data.DataLoader(
+        patches,
+        batch_size=settings.batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        drop_last=len(patches) > settings.batch_size,
+        pin_memory=device == "cuda",
+    )
+    validation = WholeImages(val_rows, settings.lesions, size=settings.size, mean=mean, std=std)
+    base = _config(settings, mean, std, manifest, len(train_rows), len(val_rows))
+    steps = len(loader)
+    with _bar(progress, steps * (settings.epochs - start)) as bar:
+        for epoch in range(start, settings.epochs):
+            started = time.perf_counter()
+            sampler.set_epoch(epoch)
+            torch.manual_seed(settings.seed * 100_003 + epoch)
+            lr = _cosine_lr(settings.lr, epoch, settings.epochs)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            model.train()
+            total, count = 0.0, 0
+            for pixels, targets in loader:
+                pixels, targets = pixels.to(device), targets.to(device)
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(model(pixels), targets)
+                loss.backward()
+                optimizer.step()
+                total, count = total + float(loss.detach()) * len(pixels), count + len(pixels)
+                bar.advance(
+                    1,
+                    description=f"epoch {epoch + 1}/{settings.epochs}",
+                    loss=f"{total / count:.4f}",
+                    dice=f"{best['score']:.3f}" if best["epoch"] is not None else "-",
+                )
+            val = validate(model, validation, loss_fn, settings, device)
+            row = {
+                "epoch": epoch + 1,
+                "lr": lr,
+                "loss": total / max(count, 1),
+                "val_loss": val["loss"],
+                "score": val["score"],
+                "dice": val["dice"],
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+            history.append(row)
+            improved = val["score"] > best["score"]
+            if improved:
+                best = {"epoch": epoch + 1, "score": val["score"]}
+                store.save_weights(model, out / store.WEIGHTS)
+            config = {
+                **base,
+                "history": history,
+                "best_epoch": best["epoch"],
+                "best_score": best["score"],
+            }
+            store.save_config(out, config)
+            store.save_checkpoint(
+                out,
+                model,
+                optimizer,
+                {
+                    "epoch": epoch + 1,
+                    "history": history,
+                    "best": best,
+                    "settings": base["training"],
+                },
+            )
+            bar.log(
+                f"epoch {epoch + 1}: loss {row['loss']:.4f}, val loss {val['loss']:.4f}, "
+                f"val Dice {val['score']:.4f}" + (" (best)" if improved else "")
+            )
+    return store.read_config(out)
+
+
+def validate(
+    model: Any, images: Any, loss_fn: Any, settings: TrainSettings, device: str
+) -> dict[str, Any]:
+    """Whole-image validation: mean loss, per-lesion Dice (micro) and their mean (the score)."""
+    import torch
+
+    from rura.segmentation.metrics import Confusion
+
+    confusion = Confusion(tuple(settings.lesions))
+    loader = torch.utils.data.DataLoader(images, batch_size=max(1, settings.batch_size // 2))
+    model.eval()
+    total = 0.0
+    with torch.inference_mode():
+        for batch in loader:
+            logits = model(batch["pixels"].to(device))
+            masks = batch["masks"].to(device)
+            total += float(loss_fn(logits, masks.float())) * len(masks)
+            confusion.update(
+                (logits.sigmoid() > settings.threshold).cpu().numpy(), masks.cpu().numpy()
+            )
+    scores = confusion.scores()
+    dice = {lesion: scores[lesion]["dice"] for lesion in settings.lesions}
+    return {"loss": total / max(len(images), 1), "dice": dice, "score": scores["mean"]["dice"]}
+
+
+def _cosine_lr(lr: float, epoch: int, epochs: int) -> float:
+    """Cosine decay from ``lr`` to a tenth of it; stateless, so resuming needs no scheduler."""
+    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * epoch / max(epochs, 1))))
+
+
+def _check_settings(settings: TrainSettings, losses: tuple[str, ...]) -> None:
+    if settings.loss not in losses:
+        raise RuraError(f"unknown loss {settings.loss!r}; choose one of {', '.join(losses)}")
+    for name in ("size", "patch"):
+        value = getattr(settings, name)
+        if value < 32 or value % 32:
+            raise RuraError(f"--{name} {value}: must be a multiple of 32 (32, 64, ..., 512)")
+    if settings.patch > settings.size:
+        raise RuraError(f"--patch {settings.patch} exceeds --size {settings.size}; lower --patch")
+    if not 0 <= settings.val_fraction < 1:
+        raise RuraError(f"--val-fraction {settings.val_fraction}: must be in [0, 1)")
+    if settings.epochs < 1:
+        raise RuraError(f"--epochs {settings.epochs}: must be at least 1")
+
+
+def _prepare_out(out: Path, resume: bool) -> None:
+    if resume:
+        return
+    if out.exists() and not out.is_dir():
+        raise RuraError(f"{out}: exists and is not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / store.CONFIG).is_file():
+            raise RuraError(f"{out}: exists and is not a segmenter folder; choose another --out")
+        for name in (store.WEIGHTS, store.CONFIG):
+            (out / name).unlink(missing_ok=True)
+        shutil.rmtree(out / store.CHECKPOINT, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _check_resumable(out: Path, saved: dict[str, Any], settings: TrainSettings) -> None:
+    current = _settings_dict(settings)
+    changed = [k for k in current if k not in RESUMABLE and saved.get(k) != current[k]]
+    if changed:
+        raise RuraError(
+            f"{out}: the checkpoint was trained with other settings ({', '.join(changed)}); "
+            "resume with the same options, or train afresh without --resume"
+        )
+
+
+def _settings_dict(settings: TrainSettings) -> dict[str, Any]:
+    """JSON-normal settings (tuples as lists), as they come back from config.json."""
+    import json
+
+    return json.loads(json.dumps(asdict(settings)))
+
+
+def _config(
+    settings: TrainSettings,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    manifest: Manifest,
+    n_train: int,
+    n_val: int,
+) -> dict[str, Any]:
+    from rura import __version__
+
+    return {
+        "architecture": settings.architecture,
+        "encoder": settings.encoder,
+        "lesions": list(settings.lesions),
+        "preprocessing": {"size": settings.size, "mean": list(mean), "std": list(std)},
+        "threshold": settings.threshold,
+        "training": _settings_dict(settings),
+        "data": {"source": manifest.source, "train_images": n_train, "val_images": n_val},
+        "rura_version": __version__,
+    }
+
+
+def _bar(enabled: bool, total: int) -> Any:
+    from rura.segmentation.progress import Bar
+
+    return Bar(enabled, total, "training")

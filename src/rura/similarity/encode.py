@@ -1,0 +1,73 @@
+"""Images to backbone features or embeddings, batch by batch, with a progress bar."""
+
+# ruff: noqa: TID253 -- torch is the point of this module; imported only inside functions.
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from rura.data.manifest import Manifest
+from rura.errors import RuraError
+
+
+def image_dataset(manifest: Manifest, size: int, preprocessing: Any) -> Any:
+    """The manifest's images as normalised (3, size, size) tensors (``FocusedImages``)."""
+    from rura.features.loader import FocusedImages
+
+    return FocusedImages(manifest, size=size, mean=preprocessing.mean, std=preprocessing.std)
+
+
+def loader(dataset: Any, *, batch_size: int, workers: int, device: str, **kwargs: Any) -> Any:
+    """A ``DataLoader`` over ``dataset`` (pinned memory on CUDA)."""
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        num_workers=workers,
+        pin_memory=device == "cuda",
+        **kwargs,
+    )
+
+
+def autocast(device: str) -> Any:
+    """fp16 autocast on CUDA, nothing elsewhere."""
+    if device.startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def encode(
+    function: Callable[[torch.Tensor], torch.Tensor],
+    manifest: Manifest,
+    *,
+    size: int,
+    preprocessing: Any,
+    batch_size: int,
+    workers: int,
+    device: str,
+    progress: bool,
+    description: str,
+) -> np.ndarray:
+    """``function`` applied to every image of ``manifest``, as a float32 ``(n, d)`` matrix."""
+    from rura.features.loader import collate
+    from rura.progress import progress_bar
+
+    dataset = image_dataset(manifest, size, preprocessing)
+    rows: list[np.ndarray] = []
+    batches = loader(
+        dataset, batch_size=batch_size, workers=workers, device=device, collate_fn=collate
+    )
+    with progress_bar(progress, len(manifest), 0, description) as advance:
+        for batch in batches:
+            failed = next((e for e in batch["error"] if e), "")
+            if failed:
+                raise RuraError(failed)
+            pixels = batch["pixels"].to(device, non_blocking=True)
+            pixels = pixels.contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode(), autocast(device):
+                rows.append(function(pixels).float().cpu().numpy())
+            advance(len(pixels))
+    return np.concatenate(rows) if rows else np.zeros((0, 0), np.float32)

@@ -1,0 +1,123 @@
+"""The Siamese network: one shared backbone, the L1 distance of two embeddings, FC + sigmoid.
+
+Saved as a folder: ``model.safetensors`` (every tensor, backbone included) and ``model.json``
+(the architecture and how it was trained). Loading never unpickles anything.
+"""
+
+# ruff: noqa: TID253 -- torch is the point of this module; imported only inside functions.
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rura.errors import RuraError
+from rura.io import atomic_path, write_text
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "model.json"
+FORMAT_VERSION = 1
+
+
+class SiameseNet(nn.Module):
+    """``backbone → projection → unit-length embedding``; ``head(|e1 − e2|)`` is a logit.
+
+    ``embedding_dim = 0`` keeps the backbone's features (no projection). The sigmoid of the logit
+    is the same-disease probability; the L2 distance of the embeddings feeds the contrastive loss.
+    """
+
+    def __init__(self, backbone: nn.Module, *, embedding_dim: int = 128) -> None:
+        super().__init__()
+        self.backbone = backbone
+        width = int(backbone.num_features)
+        self.embedding_dim = embedding_dim or width
+        self.projection: nn.Module = (
+            nn.Linear(width, embedding_dim) if embedding_dim else nn.Identity()
+        )
+        self.head = nn.Linear(self.embedding_dim, 1)
+
+    def project(self, features: torch.Tensor) -> torch.Tensor:
+        """Embeddings (unit L2 norm) from backbone features."""
+        return nn.functional.normalize(self.projection(features.float()), dim=-1)
+
+    def embed(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Embeddings of a batch of normalised images."""
+        return self.project(self.backbone(pixels))
+
+    def score(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        """The same-disease logit of each embedding pair: FC over the L1 difference."""
+        return self.head((first - second).abs()).squeeze(-1)
+
+    def forward(self, first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(logit, L2 distance) of image pairs."""
+        a, b = self.embed(first), self.embed(second)
+        return self.score(a, b), (a - b).norm(dim=-1)
+
+
+def build_model(backbone: str, *, weights: str | None, embedding_dim: int, seed: int) -> SiameseNet:
+    """A fresh Siamese network; random parts are initialised from ``seed``."""
+    from rura.api import create_backbone
+
+    torch.manual_seed(seed)
+    network = create_backbone(backbone, weights=weights)
+    return SiameseNet(network, embedding_dim=embedding_dim)
+
+
+def save_model(model: SiameseNet, folder: str | Path, config: dict[str, Any]) -> Path:
+    """Write ``model.safetensors`` and ``model.json`` into ``folder`` atomically."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(folder / WEIGHTS_FILE) as temporary:
+        save_file(state, str(temporary), metadata={"format": "rura-siamese"})
+    write_text(folder / CONFIG_FILE, json.dumps({**config, "version": FORMAT_VERSION}, indent=2))
+    return folder
+
+
+def read_config(folder: str | Path) -> dict[str, Any]:
+    """The ``model.json`` of a saved model, with a one-line error when it is not one."""
+    folder = Path(folder)
+    path = folder / CONFIG_FILE
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RuraError(
+            f"{folder}: not a similarity model (no {CONFIG_FILE}); train one with "
+            "`rura similarity train`"
+        ) from None
+    except json.JSONDecodeError as error:
+        raise RuraError(f"{path}: not valid JSON ({error}); retrain the model") from None
+    if not isinstance(config, dict) or "backbone" not in config:
+        raise RuraError(f"{path}: not a rura similarity model config; retrain the model")
+    return config
+
+
+def load_model(folder: str | Path) -> tuple[SiameseNet, dict[str, Any]]:
+    """A saved model (eval mode, on the CPU) and its config."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    config = read_config(folder)
+    model = build_model(
+        config["backbone"], weights="none", embedding_dim=config["embedding_dim"], seed=0
+    )
+    try:
+        state = load_file(str(folder / WEIGHTS_FILE))
+    except FileNotFoundError:
+        raise RuraError(f"{folder}: {WEIGHTS_FILE} is missing; retrain the model") from None
+    except Exception as error:
+        raise RuraError(f"{folder / WEIGHTS_FILE}: unreadable ({error}); retrain it") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        first = str(error).splitlines()[1:2] or [str(error)]
+        raise RuraError(
+            f"{folder / WEIGHTS_FILE}: does not match {CONFIG_FILE} ({first[0].strip()}); "
+            "retrain the model"
+        ) from None
+    return model.eval(), config

@@ -1,0 +1,425 @@
+"""Training the Siamese network on the known classes; the target's images never enter it.
+
+Every epoch draws fresh balanced pairs from ``default_rng([seed, epoch])`` and reseeds torch the
+same way, so a run resumed from its last checkpoint gives the same weights as one never stopped.
+"""
+
+# ruff: noqa: TID253 -- torch is the point of this module; imported only inside functions.
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rura.data.manifest import Manifest
+from rura.errors import RuraError
+from rura.io import atomic_path, write_text
+from rura.similarity.encode import autocast, encode, image_dataset, loader
+from rura.similarity.losses import LOSSES, siamese_loss
+from rura.similarity.metrics import pair_metrics
+from rura.similarity.model import CONFIG_FILE, SiameseNet, build_model, save_model
+from rura.similarity.pairs import PairSampler
+from rura.similarity.split import known_split
+
+CHECKPOINT = "checkpoint.safetensors"
+CHECKPOINT_STATE = "checkpoint.json"
+#: Settings that may change between a run and its ``--resume``.
+RESUMABLE = ("epochs", "device", "workers")
+
+
+@dataclass
+class TrainSettings:
+    """How to train; every field but ``epochs``, ``device`` and ``workers`` is fixed on resume."""
+
+    backbone: str = "vgg19"
+    weights: str | None = "imagenet"
+    exclude: list[str] = field(default_factory=list)
+    epochs: int = 10
+    size: int | None = None
+    batch_size: int = 32
+    pairs_per_epoch: int = 2000
+    val_pairs: int = 1000
+    lr: float = 1e-4
+    loss: str = "both"
+    margin: float = 1.0
+    hard_negatives: bool = False
+    seed: int = 0
+    freeze_backbone: bool = False
+    embedding_dim: int = 128
+    val_fraction: float = 0.2
+    eval_images: int = 512
+    device: str | None = None
+    workers: int | None = 0
+
+
+def train_similarity(
+    manifest: Manifest,
+    out: str | Path,
+    settings: TrainSettings,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train on ``manifest``'s known classes (all but ``settings.exclude``); returns model.json."""
+    from rura.features.embed import resolve_device
+
+    out = Path(out)
+    _check(settings)
+    train_set, val_set = known_split(
+        manifest, settings.exclude, seed=settings.seed, val_fraction=settings.val_fraction
+    )
+    state = _start(out, settings, resume)
+    device = resolve_device(settings.device)
+    model = build_model(
+        settings.backbone,
+        weights=settings.weights,
+        embedding_dim=settings.embedding_dim,
+        seed=settings.seed,
+    )
+    size = settings.size or int(model.backbone.preprocessing.input_size[-1])
+    if settings.freeze_backbone:
+        model.backbone.requires_grad_(False)
+    model = model.to(device)
+    model.backbone.to(memory_format=torch.channels_last)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=settings.lr)
+    history: list[dict[str, Any]] = []
+    if state is not None:
+        history = _load_checkpoint(out, model, optimizer, state)
+    run = _Run(model, settings, train_set, val_set, size, device, progress)
+    config = _config(manifest, settings, train_set, val_set, size, model, history)
+    for epoch in range(len(history), settings.epochs):
+        _reseed(settings.seed, epoch)
+        loss = run.fit_epoch(optimizer, epoch)
+        train_metrics, val_metrics = run.evaluate()
+        record = {"epoch": epoch + 1, "loss": loss, "train": train_metrics, "val": val_metrics}
+        history.append(record)
+        config = _config(manifest, settings, train_set, val_set, size, model, history)
+        save_model(model, out, config)
+        _save_checkpoint(out, model, optimizer, settings, history)
+        if on_epoch is not None:
+            on_epoch(record)
+    if not history:
+        raise RuraError(f"{out}: nothing trained; --epochs must be at least 1")
+    if not (out / CONFIG_FILE).exists():
+        save_model(model, out, config)
+    return config
+
+
+class _Run:
+    """One training run's data: cached features when the backbone is frozen, else image pairs."""
+
+    def __init__(
+        self,
+        model: SiameseNet,
+        settings: TrainSettings,
+        train_set: Manifest,
+        val_set: Manifest,
+        size: int,
+        device: str,
+        progress: bool,
+    ) -> None:
+        self.model, self.settings, self.size, self.device = model, settings, size, device
+        self.progress = progress
+        self.train_set, self.val_set = train_set, val_set
+        self.train_labels = train_set.table["label"].to_numpy()
+        self.sampler = PairSampler(self.train_labels, hard=settings.hard_negatives)
+        self.preprocessing = model.backbone.preprocessing
+        rng = np.random.default_rng([settings.seed, 1])
+        self.eval_rows = _capped(self.train_labels, settings.eval_images, rng)
+        self.val_pairs = _eval_pairs(val_set.table["label"].to_numpy(), settings, 2)
+        self.train_pairs = _eval_pairs(self.train_labels[self.eval_rows], settings, 3)
+        self.cached: tuple[torch.Tensor, torch.Tensor] | None = None
+        if settings.freeze_backbone:
+            model.backbone.eval()
+            self.cached = (
+                torch.from_numpy(self._encode(model.backbone, train_set, "features (train)")),
+                torch.from_numpy(self._encode(model.backbone, val_set, "features (val)")),
+            )
+
+    def _encode(self, function: Any, manifest: Manifest, description: str) -> np.ndarray:
+        return encode(
+            function,
+            manifest,
+            size=self.size,
+            preprocessing=self.preprocessing,
+            batch_size=self.settings.batch_size,
+            workers=self.settings.workers or 0,
+            device=self.device,
+            progress=self.progress,
+            description=description,
+        )
+
+    def embeddings(self, which: str) -> torch.Tensor:
+        """Embeddings (no augmentation, no gradient) of ``train`` (the eval rows) or ``val``."""
+        self.model.eval()
+        if self.cached is not None:
+            features = self.cached[0][self.eval_rows] if which == "train" else self.cached[1]
+            with torch.inference_mode():
+                return self.model.project(features.to(self.device)).cpu()
+        manifest = (
+            self.val_set
+            if which == "val"
+            else self.train_set.subset(np.isin(np.arange(len(self.train_set)), self.eval_rows))
+        )
+        return torch.from_numpy(self._encode(self.model.embed, manifest, f"embedding ({which})"))
+
+    def evaluate(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Pair metrics on fixed training and validation pairs."""
+        results = []
+        for which, pairs in (("train", self.train_pairs), ("val", self.val_pairs)):
+            emb = self.embeddings(which).to(self.device)
+            with torch.inference_mode():
+                logit = self.model.score(emb[pairs.first], emb[pairs.second])
+            probability = torch.sigmoid(logit.float()).cpu().numpy()
+            results.append(pair_metrics(pairs.same, probability))
+        return results[0], results[1]
+
+    def fit_epoch(self, optimizer: torch.optim.Optimizer, epoch: int) -> float:
+        """One epoch over freshly drawn pairs; returns the mean loss."""
+        settings = self.settings
+        rng = np.random.default_rng([settings.seed, 100 + epoch])
+        hard = None
+        if settings.hard_negatives:
+            hard = self._all_train_embeddings().numpy()
+        pairs = self.sampler.sample(settings.pairs_per_epoch, rng, hard)
+        self.model.train()
+        if settings.freeze_backbone:
+            self.model.backbone.eval()
+        if self.cached is not None:
+            return self._fit_cached(optimizer, pairs, epoch)
+        return self._fit_images(optimizer, pairs, epoch)
+
+    def _all_train_embeddings(self) -> torch.Tensor:
+        self.model.eval()
+        if self.cached is not None:
+            with torch.inference_mode():
+                return self.model.project(self.cached[0].to(self.device)).cpu()
+        return torch.from_numpy(self._encode(self.model.embed, self.train_set, "hard negatives"))
+
+    def _step(self, optimizer: Any, logit: Any, distance: Any, same: Any) -> float:
+        loss = siamese_loss(
+            logit, distance, same, kind=self.settings.loss, margin=self.settings.margin
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return float(loss.detach())
+
+    def _fit_cached(self, optimizer: Any, pairs: Any, epoch: int) -> float:
+        from rura.progress import progress_bar
+
+        features = self.cached[0].to(self.device)  # type: ignore[index]
+        same = torch.from_numpy(pairs.same).to(self.device)
+        losses = []
+        batch = self.settings.batch_size
+        with progress_bar(self.progress, len(pairs), 0, f"epoch {epoch + 1} (pairs)") as advance:
+            for start in range(0, len(pairs), batch):
+                rows = slice(start, start + batch)
+                a = self.model.project(features[pairs.first[rows]])
+                b = self.model.project(features[pairs.second[rows]])
+                logit, distance = self.model.score(a, b), (a - b).norm(dim=-1)
+                losses.append(self._step(optimizer, logit, distance, same[rows]))
+                advance(len(same[rows]))
+        return float(np.mean(losses))
+
+    def _fit_images(self, optimizer: Any, pairs: Any, epoch: int) -> float:
+        from rura.progress import progress_bar
+
+        dataset = _PairImages(image_dataset(self.train_set, self.size, self.preprocessing), pairs)
+        batches = loader(
+            dataset,
+            batch_size=self.settings.batch_size,
+            workers=self.settings.workers or 0,
+            device=self.device,
+        )
+        generator = torch.Generator().manual_seed(_torch_seed(self.settings.seed, epoch))
+        mean = torch.tensor(self.preprocessing.mean)[:, None, None]
+        std = torch.tensor(self.preprocessing.std)[:, None, None]
+        losses = []
+        with progress_bar(self.progress, 2 * len(pairs), 0, f"epoch {epoch + 1}") as advance:
+            for first, second, same in batches:
+                first = augment(first, mean, std, generator).to(self.device)
+                second = augment(second, mean, std, generator).to(self.device)
+                pixels = torch.cat([first, second]).contiguous(memory_format=torch.channels_last)
+                with autocast(self.device):
+                    embedded = self.model.embed(pixels)
+                a, b = embedded.float().chunk(2)
+                logit, distance = self.model.score(a, b), (a - b).norm(dim=-1)
+                losses.append(self._step(optimizer, logit, distance, same.to(self.device)))
+                advance(len(pixels))
+        return float(np.mean(losses))
+
+
+class _PairImages(torch.utils.data.Dataset):
+    """Pair ``k`` as (first image, second image, same) tensors."""
+
+    def __init__(self, images: Any, pairs: Any) -> None:
+        self.images, self.pairs = images, pairs
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = []
+        for index in (self.pairs.first[k], self.pairs.second[k]):
+            item = self.images[int(index)]
+            if item["error"]:
+                raise RuraError(item["error"])
+            out.append(item["pixels"])
+        return out[0], out[1], torch.tensor(self.pairs.same[k])
+
+
+def augment(
+    pixels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """Light augmentation of normalised images: horizontal flips and colour jitter (±10 %)."""
+    n = len(pixels)
+    flip = torch.rand(n, generator=generator) < 0.5
+    pixels = torch.where(flip[:, None, None, None], pixels.flip(-1), pixels)
+    raw = pixels * std + mean
+    brightness = 1 + (torch.rand(n, 1, 1, 1, generator=generator) - 0.5) * 0.2
+    contrast = 1 + (torch.rand(n, 1, 1, 1, generator=generator) - 0.5) * 0.2
+    gain = 1 + (torch.rand(n, 3, 1, 1, generator=generator) - 0.5) * 0.1
+    centre = raw.mean(dim=(1, 2, 3), keepdim=True)
+    raw = (((raw - centre) * contrast + centre) * brightness * gain).clamp(0, 1)
+    return (raw - mean) / std
+
+
+def _torch_seed(seed: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def _reseed(seed: int, epoch: int) -> None:
+    torch.manual_seed(_torch_seed(seed, epoch))
+
+
+def _capped(labels: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted rows of at most ``limit`` images, spread evenly over the classes."""
+    classes = sorted(set(labels.tolist()))
+    per_class = max(2, limit // max(len(classes), 1))
+    rows = []
+    for label in classes:
+        members = np.flatnonzero(labels == label)
+        rows.extend(rng.permutation(members)[:per_class].tolist())
+    return np.sort(np.asarray(rows, np.int64))
+
+
+def _eval_pairs(labels: np.ndarray, settings: TrainSettings, stream: int) -> Any:
+    sampler = PairSampler(labels)
+    return sampler.sample(settings.val_pairs, np.random.default_rng([settings.seed, stream]))
+
+
+def _check(settings: TrainSettings) -> None:
+    if settings.loss not in LOSSES:
+        raise RuraError(f"unknown loss {settings.loss!r}; choose one of {', '.join(LOSSES)}")
+    if settings.freeze_backbone and settings.embedding_dim == 0 and settings.loss != "bce":
+        raise RuraError(
+            "a frozen backbone with --embedding-dim 0 has nothing for the contrastive loss to "
+            "train; use --loss bce or an --embedding-dim above 0"
+        )
+    for name in ("epochs", "batch_size", "pairs_per_epoch", "val_pairs"):
+        if getattr(settings, name) < 1:
+            raise RuraError(f"{name.replace('_', '-')} must be at least 1")
+
+
+def _fixed(settings: TrainSettings) -> dict[str, Any]:
+    return {k: v for k, v in asdict(settings).items() if k not in RESUMABLE}
+
+
+def _start(out: Path, settings: TrainSettings, resume: bool) -> dict[str, Any] | None:
+    """The checkpoint state to resume from, or None for a fresh run (refusing to clobber one)."""
+    state_path = out / CHECKPOINT_STATE
+    if resume and state_path.exists():
+        state = json.loads(state_path.read_text())
+        if state.get("settings") != json.loads(json.dumps(_fixed(settings))):
+            changed = sorted(
+                k
+                for k, v in json.loads(json.dumps(_fixed(settings))).items()
+                if state.get("settings", {}).get(k) != v
+            )
+            raise RuraError(
+                f"{out}: cannot resume with changed settings ({', '.join(changed)}); "
+                "use the original options or another --out"
+            )
+        return state
+    if out.exists() and any(out.iterdir()):
+        if (out / CONFIG_FILE).exists() or state_path.exists():
+            raise RuraError(
+                f"{out}: already holds a similarity model; pass --resume to continue it "
+                "or choose another --out"
+            )
+        raise RuraError(f"{out}: exists and is not a similarity model folder; choose another --out")
+    return None
+
+
+def _save_checkpoint(
+    out: Path, model: SiameseNet, optimizer: Any, settings: TrainSettings, history: list
+) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    optimizer_state = optimizer.state_dict()
+    for index, values in optimizer_state["state"].items():
+        for key, value in values.items():
+            tensor = value if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"optim.{index}.{key}"] = tensor.detach().cpu().contiguous()
+    with atomic_path(out / CHECKPOINT) as temporary:
+        save_file(tensors, str(temporary))
+    state = {
+        "settings": _fixed(settings),
+        "history": history,
+        "param_groups": optimizer_state["param_groups"],
+    }
+    write_text(out / CHECKPOINT_STATE, json.dumps(state, indent=1))
+
+
+def _load_checkpoint(out: Path, model: SiameseNet, optimizer: Any, state: dict) -> list:
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(out / CHECKPOINT))
+    except Exception as error:
+        raise RuraError(f"{out / CHECKPOINT}: unreadable ({error}); train afresh") from None
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    per_param: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            per_param.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": per_param, "param_groups": state["param_groups"]})
+    return list(state["history"])
+
+
+def _config(
+    manifest: Manifest,
+    settings: TrainSettings,
+    train_set: Manifest,
+    val_set: Manifest,
+    size: int,
+    model: SiameseNet,
+    history: list,
+) -> dict[str, Any]:
+    preprocessing = model.backbone.preprocessing
+    return {
+        "backbone": settings.backbone,
+        "weights": settings.weights,
+        "embedding_dim": settings.embedding_dim,
+        "size": size,
+        "mean": list(preprocessing.mean),
+        "std": list(preprocessing.std),
+        "classes": train_set.labels,
+        "excluded": sorted(settings.exclude),
+        "data": manifest.source,
+        "n_train": len(train_set),
+        "n_val": len(val_set),
+        "settings": _fixed(settings),
+        "epochs_done": len(history),
+        "history": history,
+    }

@@ -1,0 +1,107 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rura.data.images import LoadedImage
+from rura.data.manifest import Manifest
+from rura.errors import RuraError
+from rura.features.embed import embed
+from rura.segmentation import evaluate_segmenter, predict_segmentation
+from rura.segmentation.predict import resolve_images, source_geometry
+
+from .conftest import LESIONS
+
+
+def test_source_geometry_puts_the_crop_back_where_it_came_from():
+    prob = np.zeros((4, 4), np.float32)
+    prob[:2, :2] = 1.0
+    image = LoadedImage(np.zeros((4, 4, 3), np.uint8), source_size=(10, 6), box=(2, -1, 10, 7))
+    canvas = source_geometry(prob, image)
+    assert canvas.shape == (6, 10)
+    # the crop's top-left quarter (4x4 source px from (2, -1)) lies at x 2..5, y 0..2
+    assert (
+        canvas[0:2, 2:5].min() > 0.99
+        and canvas[0, 5] < 1
+        and canvas[:, :2].max() == 0
+        and canvas[5, 9] == 0
+    )
+
+
+def test_predict_writes_masks_in_source_geometry_and_a_manifest_for_embed(
+    tiny_model, tiny_synth, tmp_path
+):
+    out_model, _ = tiny_model
+    data = tiny_synth.subset(tiny_synth.table.index < 3)
+    predicted = predict_segmentation(out_model, data, tmp_path / "pred", progress=False)
+    assert len(predicted) == 3
+    for index in range(3):
+        source = Image.open(data.image_path(index)).size
+        for lesion in LESIONS:
+            mask = Image.open(predicted.mask_path(index, lesion))
+            assert mask.size == source and set(np.unique(np.asarray(mask))) <= {0, 255}
+        assert predicted.image_path(index) == data.image_path(index)
+    assert predicted.mask_path(0, "od") == data.mask_path(0, "od")  # other masks kept
+    out = tmp_path / "pred"
+    assert {p.name for p in out.iterdir()} >= {
+        "manifest.csv", "lesion_burden.csv", "predict.json", "masks", "probs", "overlays"
+    }  # fmt: skip
+    info = json.loads((out / "predict.json").read_text())
+    reread = Manifest.read_csv(out / "manifest.csv", root=out / info["manifest_root"])
+    assert list(reread.table["mask_ma"]) == list(predicted.table["mask_ma"])
+    from rura.data.spec import resolve_dataset
+
+    by_folder = resolve_dataset(out)  # as `rura embed DIR` reads it: the .root file beside it
+    assert by_folder.root == reread.root and by_folder.image_path(0) == data.image_path(0)
+    burden = (out / "lesion_burden.csv").read_text().splitlines()
+    assert burden[0] == "id,ma,he,cws" and len(burden) == 4
+    store = embed(
+        reread, tmp_path / "features", backbone="resnet18", weights="none", focus="masked",
+        lesions=list(LESIONS), image_size=32, batch_size=4, workers=0, progress=False,
+    )  # fmt: skip
+    assert store.features.shape[0] == 3 and np.isfinite(store.features).all()
+
+
+def test_predict_tiles_above_the_training_size_and_replaces_its_own_output(tiny_model, tmp_path):
+    out_model, _ = tiny_model
+    photo = np.zeros((90, 120, 3), np.uint8)
+    yy, xx = np.mgrid[:90, :120]
+    photo[(yy - 45) ** 2 + (xx - 60) ** 2 < 40**2] = (180, 90, 40)
+    Image.fromarray(photo).save(tmp_path / "eye.png")
+    images = resolve_images(tmp_path / "eye.png")
+    for _ in range(2):  # a second run replaces the first
+        result = predict_segmentation(
+            out_model, images, tmp_path / "pred", size=128, progress=False
+        )
+    assert json.loads((tmp_path / "pred" / "predict.json").read_text())["tiled"] is True
+    assert Image.open(result.mask_path(0, "ma")).size == (120, 90)
+    assert Image.open(tmp_path / "pred" / "overlays" / "eye.png").size == (128, 128)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x.txt").write_text("keep")
+    with pytest.raises(RuraError, match="not a prediction folder"):
+        predict_segmentation(out_model, images, tmp_path / "other", progress=False)
+
+
+def test_resolve_images_reads_a_flat_folder_of_images(tmp_path):
+    for name in ("b.png", "a.jpg"):
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+    (tmp_path / "notes.txt").write_text("x")
+    assert list(resolve_images(tmp_path).table["id"]) == ["a", "b"]
+
+
+def test_evaluate_writes_json_and_csv(tiny_model, tiny_synth, tmp_path):
+    out_model, _ = tiny_model
+    report = evaluate_segmenter(out_model, tiny_synth, out=tmp_path / "eval", progress=False)
+    assert set(report["lesions"]) == set(LESIONS) and report["images"] == 8
+    assert report["paper"]["ma"]["miou"] == 56.41
+    for scores in [*report["lesions"].values(), report["mean"]]:
+        assert all(np.isfinite(v) and 0 <= v <= 1 for v in scores.values())
+    rows = (tmp_path / "eval" / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("lesion,iou,dice") and rows[-1].startswith("mean,")
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["images"] == 8
+
+
+def test_not_a_model_folder_is_a_one_line_error(tiny_synth, tmp_path):
+    with pytest.raises(RuraError, match="not a trained segmenter"):
+        evaluate_segmenter(tmp_path, tiny_synth, progress=False)

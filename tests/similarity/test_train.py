@@ -1,0 +1,130 @@
+"""Training: the target never enters it, same seed same weights, resume, save and load."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from rura.data.manifest import Manifest
+from rura.errors import RuraError
+from rura.similarity.model import load_model
+from rura.similarity.split import known_split
+from rura.similarity.train import TrainSettings, train_similarity
+
+FROZEN = dict(
+    backbone="efficientnet_lite0",
+    weights="imagenet",
+    exclude=["crimson"],
+    size=32,
+    batch_size=16,
+    pairs_per_epoch=64,
+    val_pairs=32,
+    lr=1e-2,
+    freeze_backbone=True,
+    embedding_dim=16,
+)
+TUNED = dict(
+    backbone="resnet18",
+    weights="none",
+    exclude=["crimson"],
+    size=32,
+    batch_size=8,
+    pairs_per_epoch=16,
+    val_pairs=16,
+    embedding_dim=8,
+    epochs=2,
+)
+
+
+def _tensors(folder):
+    return load_file(str(folder / "model.safetensors"))
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_split_excludes_the_target_and_stratifies(toy):
+    manifest = Manifest.read_csv(toy / "manifest.csv")
+    train, val = known_split(manifest, ["crimson"], seed=0)
+    assert "crimson" not in set(train.table["label"]) | set(val.table["label"])
+    assert set(val.table["label"]) == {"red", "green", "blue", "yellow"}
+    assert not set(train.table["id"]) & set(val.table["id"])
+    with pytest.raises(RuraError, match="no images labelled 'mauve'"):
+        known_split(manifest, ["mauve"])
+
+
+def test_split_column_is_used(toy):
+    manifest = Manifest.read_csv(toy / "manifest.csv")
+    manifest.table["split"] = ["val" if i % 3 == 0 else "train" for i in range(len(manifest))]
+    train, val = known_split(manifest, ["crimson"])
+    assert set(val.table["split"]) == {"val"} and set(train.table["split"]) == {"train"}
+
+
+def test_poisoned_target_images_change_nothing(toy, tmp_path):
+    settings = TrainSettings(epochs=2, **FROZEN)
+    clean = train_similarity(
+        Manifest.read_csv(toy / "manifest.csv"), tmp_path / "a", settings, progress=False
+    )
+    for path in (toy / "crimson").iterdir():
+        path.write_bytes(b"not an image at all")  # reading any of them would fail the run
+    poisoned = train_similarity(
+        Manifest.read_csv(toy / "manifest.csv"), tmp_path / "b", settings, progress=False
+    )
+    assert _same(_tensors(tmp_path / "a"), _tensors(tmp_path / "b"))
+    assert clean["history"] == poisoned["history"]
+    assert "crimson" not in clean["classes"] and clean["excluded"] == ["crimson"]
+
+
+def test_resume_equals_an_uninterrupted_run(toy, tmp_path):
+    manifest = Manifest.read_csv(toy / "manifest.csv")
+    train_similarity(manifest, tmp_path / "full", TrainSettings(**TUNED), progress=False)
+    half = {**TUNED, "epochs": 1}
+    train_similarity(manifest, tmp_path / "cut", TrainSettings(**half), progress=False)
+    with pytest.raises(RuraError, match="pass --resume"):
+        train_similarity(manifest, tmp_path / "cut", TrainSettings(**TUNED), progress=False)
+    with pytest.raises(RuraError, match="changed settings \\(lr\\)"):
+        changed = TrainSettings(**{**TUNED, "lr": 0.5})
+        train_similarity(manifest, tmp_path / "cut", changed, resume=True, progress=False)
+    config = train_similarity(
+        manifest, tmp_path / "cut", TrainSettings(**TUNED), resume=True, progress=False
+    )
+    assert config["epochs_done"] == 2
+    assert _same(_tensors(tmp_path / "full"), _tensors(tmp_path / "cut"))
+
+
+def test_save_load_round_trip_without_pickle(toy, tmp_path):
+    manifest = Manifest.read_csv(toy / "manifest.csv")
+    train_similarity(manifest, tmp_path / "m", TrainSettings(epochs=1, **FROZEN), progress=False)
+    raw = (tmp_path / "m" / "model.safetensors").read_bytes()
+    header = int.from_bytes(raw[:8], "little")
+    assert raw[8:9] == b"{" and json.loads(raw[8 : 8 + header])  # safetensors, not a pickle
+    config = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert config["backbone"] == "efficientnet_lite0" and config["size"] == 32
+    assert {"accuracy", "precision", "recall", "f1", "auc"} <= set(config["history"][0]["val"])
+    model, loaded = load_model(tmp_path / "m")
+    again, _ = load_model(tmp_path / "m")
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(x, x.flip(0))[0], again(x, x.flip(0))[0])
+    assert loaded == config
+
+
+def test_load_errors_are_one_line(tmp_path):
+    with pytest.raises(RuraError, match="not a similarity model"):
+        load_model(tmp_path)
+    (tmp_path / "model.json").write_text("{broken")
+    with pytest.raises(RuraError, match="not valid JSON"):
+        load_model(tmp_path)
+
+
+def test_bad_settings(toy, tmp_path):
+    manifest = Manifest.read_csv(toy / "manifest.csv")
+    with pytest.raises(RuraError, match="unknown loss"):
+        train_similarity(manifest, tmp_path / "x", TrainSettings(loss="hinge", **FROZEN))
+    bad = {**FROZEN, "embedding_dim": 0}
+    with pytest.raises(RuraError, match="nothing for the contrastive loss"):
+        train_similarity(manifest, tmp_path / "x", TrainSettings(loss="both", **bad))
+    assert np.isfinite(1.0)
