@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from rura.data.manifest import Manifest
+from rura.devices import autocast, resolve_device
 from rura.errors import RuraError
 from rura.features.focus import FOCUS_MODES
 from rura.features.store import (
@@ -36,19 +37,6 @@ def _weights_identity(weights: str | None) -> str:
         stat = path.stat()
         return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
     return str(weights or "imagenet").lower()
-
-
-def resolve_device(device: str | None = None) -> str:
-    """``auto`` (or None) picks CUDA when available, then Apple's MPS, then the CPU."""
-    import torch
-
-    if device not in (None, "auto"):
-        return str(device)
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 def embed(
@@ -137,7 +125,7 @@ def embed(
         for batch in loader:
             pixels = batch["pixels"].to(device, non_blocking=True)
             pixels = pixels.contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode(), _autocast(device):
+            with torch.inference_mode(), autocast(device):
                 output = model(pixels).float().cpu().numpy()
             for row, (index, error) in enumerate(zip(batch["index"], batch["error"], strict=True)):
                 if error:
@@ -225,13 +213,3 @@ def _write_burden(out: Path, rows: list[dict[str, Any]]) -> None:
 
     with atomic_path(out / BURDEN) as temporary:
         pd.DataFrame(rows).to_csv(temporary, index=False)
-
-
-def _autocast(device: str) -> Any:
-    import contextlib
-
-    import torch
-
-    if device == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()

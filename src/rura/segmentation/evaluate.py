@@ -43,11 +43,11 @@ def evaluate_segmenter(
     """Scores per lesion and their mean; with ``out``, also ``metrics.json`` and ``metrics.csv``."""
     import numpy as np
 
-    from rura.features.embed import resolve_device
+    from rura.devices import resolve_device
+    from rura.progress import ProgressBar
     from rura.segmentation.data import check_lesions, load_example
     from rura.segmentation.inference import Predictor
     from rura.segmentation.metrics import Confusion
-    from rura.segmentation.progress import Bar
     from rura.segmentation.store import load_segmenter
 
     model, config = load_segmenter(model_dir)
@@ -68,7 +68,7 @@ def evaluate_segmenter(
         device=device,
     )
     confusion = Confusion(lesions)
-    with Bar(progress, len(manifest), "evaluating") as bar:
+    with ProgressBar(progress, len(manifest), "evaluating") as bar:
         for start in range(0, len(manifest), batch_size):
             rows = range(start, min(start + batch_size, len(manifest)))
             examples = [load_example(manifest, i, lesions, size) for i in rows]

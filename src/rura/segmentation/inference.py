@@ -7,11 +7,12 @@ are padded with black (the fundus background) and the padding is cut off again.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+
+from rura.devices import autocast
 
 MULTIPLE = 32
 
@@ -31,15 +32,6 @@ def blend_weights(tile: int) -> np.ndarray:
     """The ``(tile, tile)`` raised-cosine blending weight, floored so every pixel counts."""
     ramp = 0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(tile) + 0.5) / tile)
     return np.maximum(np.outer(ramp, ramp), 1e-3).astype(np.float32)
-
-
-def autocast(device: str) -> Any:
-    """fp16 autocast on CUDA, nothing elsewhere."""
-    import torch
-
-    if str(device).startswith("cuda"):
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
 
 
 class Predictor:

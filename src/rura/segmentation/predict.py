@@ -66,9 +66,9 @@ def predict_segmentation(
     progress: bool = True,
 ) -> Manifest:
     """Predict every image of ``manifest`` into ``out``; returns the written manifest."""
-    from rura.features.embed import resolve_device
+    from rura.devices import resolve_device
+    from rura.progress import ProgressBar
     from rura.segmentation.inference import Predictor
-    from rura.segmentation.progress import Bar
     from rura.segmentation.store import load_segmenter
 
     if on_error not in ("raise", "skip"):
@@ -98,7 +98,7 @@ def predict_segmentation(
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         burden, skipped = [], []
-        with Bar(progress, len(manifest), "predicting") as bar:
+        with ProgressBar(progress, len(manifest), "predicting") as bar:
             for start in range(0, len(manifest), batch_size):
                 rows, loaded = [], []
                 for index in range(start, min(start + batch_size, len(manifest))):

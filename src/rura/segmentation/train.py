@@ -61,7 +61,7 @@ def train_segmenter(
     import torch
 
     from rura.api import create_segmenter
-    from rura.features.embed import resolve_device
+    from rura.devices import resolve_device
     from rura.segmentation.data import EpochSampler, LesionPatches, WholeImages, split_manifest
     from rura.segmentation.data import check_lesions as _check_lesions
     from rura.segmentation.losses import LOSSES, make_loss
@@ -279,6 +279,6 @@ def _config(
 
 
 def _bar(enabled: bool, total: int) -> Any:
-    from rura.segmentation.progress import Bar
+    from rura.progress import ProgressBar
 
-    return Bar(enabled, total, "training")
+    return ProgressBar(enabled, total, "training")

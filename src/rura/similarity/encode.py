@@ -3,7 +3,6 @@
 # ruff: noqa: TID253 -- torch is the point of this module; imported only inside functions.
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +10,7 @@ import numpy as np
 import torch
 
 from rura.data.manifest import Manifest
+from rura.devices import autocast
 from rura.errors import RuraError
 
 
@@ -30,13 +30,6 @@ def loader(dataset: Any, *, batch_size: int, workers: int, device: str, **kwargs
         pin_memory=device == "cuda",
         **kwargs,
     )
-
-
-def autocast(device: str) -> Any:
-    """fp16 autocast on CUDA, nothing elsewhere."""
-    if device.startswith("cuda"):
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
 
 
 def encode(

@@ -45,7 +45,7 @@ def rank_similarity(
     """Score ``settings.target`` against every known class of ``manifest``; write to ``out``."""
     import torch
 
-    from rura.features.embed import resolve_device
+    from rura.devices import resolve_device
     from rura.similarity.encode import encode
     from rura.similarity.model import load_model
 

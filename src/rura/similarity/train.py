@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from rura.data.manifest import Manifest
+from rura.devices import autocast
 from rura.errors import RuraError
 from rura.io import atomic_path, write_text
-from rura.similarity.encode import autocast, encode, image_dataset, loader
+from rura.similarity.encode import encode, image_dataset, loader
 from rura.similarity.losses import LOSSES, siamese_loss
 from rura.similarity.metrics import pair_metrics
 from rura.similarity.model import CONFIG_FILE, SiameseNet, build_model, save_model
@@ -67,7 +68,7 @@ def train_similarity(
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Train on ``manifest``'s known classes (all but ``settings.exclude``); returns model.json."""
-    from rura.features.embed import resolve_device
+    from rura.devices import resolve_device
 
     out = Path(out)
     _check(settings)
