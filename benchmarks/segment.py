@@ -15,31 +15,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
-from skimage import data
+from photos import make_photos
 
 import rura
-from rura.data import Manifest
-from rura.features.embed import resolve_device
+from rura.devices import resolve_device
 from rura.segmentation import predict_segmentation
 from rura.segmentation.store import save_config, save_weights
 
 LESIONS = ["ma", "he", "cws"]
-
-
-def make_photos(root: Path, n: int) -> Manifest:
-    """``n`` 2048x1536 JPEGs: the retina photo on a black canvas, shifted."""
-    retina = Image.fromarray(data.retina()).resize((1500, 1500))
-    rng = np.random.default_rng(0)
-    records = []
-    for i in range(n):
-        canvas = Image.new("RGB", (2048, 1536))
-        canvas.paste(retina, (274 + int(rng.integers(-40, 40)), 18))
-        canvas.save(root / f"{i}.jpg", quality=90)
-        records.append({"id": str(i), "path": f"{i}.jpg", "label": ""})
-    return Manifest.from_records(records, root)
 
 
 def make_model(folder: Path, encoder: str, size: int) -> torch.nn.Module:
