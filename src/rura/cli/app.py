@@ -6,10 +6,14 @@ import typer
 from rich.console import Console
 
 from rura.cli import (
+    baseline_command,
     compare_command,
     data_command,
+    diagnose_command,
     embed_command,
     plugins_command,
+    report_command,
+    run_command,
     segment_command,
     similarity_command,
     synth_command,
@@ -54,6 +58,10 @@ def make_app() -> typer.Typer:
     compare_command.add_to(app)
     segment_command.add_to(app)
     similarity_command.add_to(app)
+    run_command.add_to(app)
+    baseline_command.add_to(app)
+    diagnose_command.add_to(app)
+    report_command.add_to(app)
 
     from rura.plugins import register_commands
 
