@@ -39,7 +39,9 @@ def make_smp_segmenter(
 
     spec = parse_weights(weights, default="imagenet")
     model_class = getattr(smp, architecture)
-    encoder_weights = "imagenet" if spec.kind == "imagenet" else None
+    encoder = OFFLINE_ENCODERS.get(encoder, encoder)
+    offline = spec.kind == "imagenet" and encoder in OFFLINE_IMAGENET_ENCODERS
+    encoder_weights = "imagenet" if spec.kind == "imagenet" and not offline else None
     try:
         model = model_class(
             encoder_name=encoder, encoder_weights=encoder_weights, classes=num_classes, **params
@@ -50,6 +52,8 @@ def make_smp_segmenter(
         if encoder_weights is None:
             raise
         raise imagenet_unavailable(encoder, error) from None
+    if offline:
+        _load_offline_encoder(model, encoder)
     if spec.kind == "file":
         assert spec.path is not None
         own = model.encoder.state_dict()
@@ -63,6 +67,28 @@ def make_smp_segmenter(
     mean, std = _normalisation(encoder)
     model.preprocessing = Preprocessing(input_size=(3, 512, 512), mean=mean, std=std)
     return model
+
+
+#: Encoders with ImageNet weights that load with no network, and their short names.
+OFFLINE_IMAGENET_ENCODERS = ("tu-tf_efficientnet_lite0",)
+OFFLINE_ENCODERS = {"efficientnet_lite0": "tu-tf_efficientnet_lite0"}
+
+
+def _load_offline_encoder(model: Any, encoder: str) -> None:
+    """Packaged ImageNet weights into a timm ``features_only`` encoder, matched by name."""
+    import timm
+
+    from rura_plugins.timm_backbones import OFFLINE_IMAGENET
+
+    name = encoder.removeprefix("tu-")
+    full = timm.create_model(name, pretrained=False)
+    OFFLINE_IMAGENET[name](full)
+    source = full.state_dict()
+    own = model.encoder.model.state_dict()
+    missing = [key for key in own if key not in source]
+    if missing:
+        raise rura.RuraError(f"encoder {encoder}: packaged weights lack {missing[0]}")
+    model.encoder.model.load_state_dict({key: source[key] for key in own})
 
 
 def _normalisation(encoder: str) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -17,6 +17,16 @@ from rura.contracts import Lesion, Modality, Preprocessing
 from rura.errors import PluginError, RuraError, UnknownPluginError
 from rura.hookspecs import hookimpl
 
+
+def __getattr__(name: str) -> object:
+    """``rura.Pipeline`` and ``rura.load_config``, imported on first use (start-up stays fast)."""
+    if name in ("Pipeline", "load_config"):
+        import rura.pipeline
+
+        return getattr(rura.pipeline, name)
+    raise AttributeError(f"module 'rura' has no attribute {name!r}")
+
+
 try:
     __version__ = version("rura")
 except PackageNotFoundError:  # running from a source tree that is not installed
@@ -25,6 +35,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "Lesion",
     "Modality",
+    "Pipeline",
     "PluginError",
     "PluginInfo",
     "Preprocessing",
@@ -37,5 +48,6 @@ __all__ = [
     "get_modality",
     "hookimpl",
     "list_plugins",
+    "load_config",
     "load_dataset",
 ]

@@ -1,0 +1,360 @@
+"""The pipeline config: a YAML file validated into typed sections, with ``--set`` overrides.
+
+Every field has a description; ``docs/run.md`` shows them all (a test keeps it complete).
+Relative paths resolve against the config file's folder, so a config and its data travel together.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rura.errors import RuraError, UnknownPluginError
+
+FocusMode = Literal["none", "masked", "mask", "overlay", "crop"]
+
+
+class Section(BaseModel):
+    """A config section: unknown keys are errors, values are checked on assignment too."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    """Where the images are. Each value is a dataset spec: a folder (with a manifest.csv or
+    class folders), a manifest CSV, or ``NAME:ROOT`` for a published layout (``eyepacs:/data``)."""
+
+    known: str = Field(
+        description="Labelled images of the known diseases and of normal eyes; never the target."
+    )
+    evaluation: str = Field(
+        description="The external evaluation set. Its labels are read only by the evaluation "
+        "stage; rows labelled neither target nor normal are predicted but not scored."
+    )
+    lesions: str | None = Field(
+        None,
+        description="Images with lesion masks (mask_<lesion> columns) to train the segmenter on. "
+        "Needed when segmentation is enabled and segmentation.model is not given.",
+    )
+    target_examples: str | None = Field(
+        None,
+        description="A folder of a few images showing the target disease, used only to rank "
+        "the known diseases by similarity. Needed when similarity is enabled.",
+    )
+    reference: str | None = Field(
+        None,
+        description="Known-normal images for the reference mapping; default: the known set's "
+        "normal images.",
+    )
+
+
+class SimilarityConfig(Section):
+    """Stage 1: a Siamese network ranks the known diseases by similarity to the target."""
+
+    enabled: bool = Field(True, description="Run the Siamese stage; off: name most_similar.")
+    most_similar: str | None = Field(
+        None, description="The similar disease, when the Siamese stage is off."
+    )
+    backbone: str = Field("vgg19", description="Siamese backbone (the paper's VGG19).")
+    weights: str = Field("imagenet", description="none, imagenet, or a local weights file.")
+    epochs: int = Field(10, ge=1, description="Training epochs.")
+    size: int | None = Field(None, ge=16, description="Input size in px (default: backbone's).")
+    batch_size: int = Field(32, ge=1, description="Pairs per batch.")
+    pairs_per_epoch: int = Field(2000, ge=2, description="Balanced pairs drawn each epoch.")
+    val_pairs: int = Field(1000, ge=2, description="Validation pairs.")
+    lr: float = Field(1e-4, gt=0, description="Adam learning rate.")
+    loss: Literal["contrastive", "bce", "both"] = Field("both", description="Training loss.")
+    margin: float = Field(1.0, gt=0, description="Contrastive margin.")
+    hard_negatives: bool = Field(False, description="Mine hard negative pairs.")
+    freeze_backbone: bool = Field(False, description="Train only the projection and head.")
+    embedding_dim: int = Field(128, ge=2, description="Projection size before the L1 head.")
+    max_per_class: int = Field(50, ge=1, description="Images per class used for ranking.")
+
+
+class SegmentationConfig(Section):
+    """Stage 2: a U-Net segments the target's lesions; its masks focus the features."""
+
+    enabled: bool = Field(True, description="Segment lesions; off: features see whole images.")
+    model: str | None = Field(
+        None, description="A trained segmenter folder to use instead of training one."
+    )
+    lesions: list[str] = Field(
+        ["ma", "he", "cws"], min_length=1, description="Lesion codes to segment and focus on."
+    )
+    architecture: str = Field("unet", description="Segmenter plugin (the paper's U-Net).")
+    encoder: str = Field("resnet50", description="Encoder (the paper's ResNet50).")
+    weights: str = Field("imagenet", description="Encoder weights: none or imagenet.")
+    loss: Literal["focal", "dice", "focal+dice"] = Field("focal+dice", description="Loss.")
+    epochs: int = Field(20, ge=1, description="Training epochs.")
+    size: int = Field(512, ge=32, description="Image size in px.")
+    patch: int = Field(256, ge=32, description="Training patch size in px.")
+    patches_per_image: int = Field(4, ge=1, description="Patches per image per epoch.")
+    batch_size: int = Field(8, ge=1, description="Patches per batch.")
+    lr: float = Field(1e-3, gt=0, description="AdamW learning rate.")
+    threshold: float | None = Field(
+        None, gt=0, lt=1, description="Mask threshold (default: the model's, 0.5)."
+    )
+    min_lesion_pixels: int = Field(
+        1, ge=1, description="Drop predicted lesions smaller than this before focusing."
+    )
+
+
+class DiagnosisConfig(Section):
+    """Stage 3: backbone features of the focused images, clustered into a diagnoser."""
+
+    backbone: str = Field("resnet18", description="Feature backbone (the paper's ResNet18).")
+    weights: str = Field("imagenet", description="none, imagenet, or a local weights file.")
+    image_size: int | None = Field(None, ge=16, description="Input px (default: backbone's).")
+    focus: FocusMode = Field(
+        "masked", description="What the backbone sees: none, masked, mask, overlay or crop."
+    )
+    clusterer: str = Field("agg", description="Clustering plugin (the paper's agglomerative).")
+    clusterer_params: dict[str, Any] = Field(
+        default_factory=dict, description="Extra parameters for the clusterer."
+    )
+    n_clusters: int = Field(2, ge=2, description="Clusters (normal and disease at least).")
+    mapping: Literal["reference", "lesion-burden"] = Field(
+        "reference", description="Label-free rule that names the disease clusters."
+    )
+    fit_on: Literal["similar", "known"] = Field(
+        "similar",
+        description="Fit on the similar disease and normal images (RURA-Net), or on every "
+        "known image (the ablation without similarity).",
+    )
+
+
+class EvaluationConfig(Section):
+    """The last stage: metrics on the external set."""
+
+    bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples for 95% intervals.")
+
+
+class RuntimeConfig(Section):
+    """Where and how the work runs; none of it changes the results."""
+
+    device: str = Field("auto", description="auto, cpu, cuda or mps.")
+    workers: int = Field(0, ge=0, description="DataLoader worker processes.")
+    batch_size: int = Field(32, ge=1, description="Images per batch for inference.")
+    on_error: Literal["raise", "skip"] = Field("raise", description="Unreadable images.")
+
+
+class PipelineConfig(Section):
+    """A whole RURA-Net experiment."""
+
+    target: str = Field(description="The disease to diagnose; no image of it is labelled.")
+    normal: str = Field("normal", description="The label of normal images.")
+    modality: str = Field("fundus", description="Imaging modality plugin.")
+    out: str = Field("runs/rura", description="The run directory.")
+    seeds: list[int] = Field(
+        [0],
+        min_length=1,
+        description="Seeds: each gives one diagnoser; results are mean ± std over them. "
+        "Training stages use the first.",
+    )
+    data: DataConfig
+    similarity: SimilarityConfig = Field(default_factory=SimilarityConfig)
+    segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
+    diagnosis: DiagnosisConfig = Field(default_factory=DiagnosisConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "data": DataConfig,
+    "similarity": SimilarityConfig,
+    "segmentation": SegmentationConfig,
+    "diagnosis": DiagnosisConfig,
+    "evaluation": EvaluationConfig,
+    "runtime": RuntimeConfig,
+}
+
+
+def load_config(
+    source: str | Path | dict[str, Any],
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    base: Path | None = None,
+) -> tuple[PipelineConfig, Path]:
+    """The validated config and the folder its relative paths resolve against (the file's
+    folder; for a dict, ``base`` or the working directory)."""
+    if isinstance(source, dict):
+        raw, where, base = dict(source), "config", (base or Path.cwd()).resolve()
+    else:
+        path = Path(source)
+        raw, where, base = read_yaml(path), str(path), path.resolve().parent
+    for override in overrides:
+        apply_override(raw, override)
+    config = validate(raw, where)
+    check_config(config, base, where)
+    return config, base
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping in a YAML file, or a one-line error."""
+    import yaml
+
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise RuraError(f"{path}: no such config file (see examples/*.yaml)") from None
+    except (IsADirectoryError, UnicodeDecodeError) as error:
+        raise RuraError(f"{path}: not a YAML text file ({type(error).__name__})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise RuraError(f"{path}: not valid YAML{at}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise RuraError(f"{path}: a config is a YAML mapping (target:, data:, ...), not this")
+    return raw
+
+
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """``diagnosis.clusterer=kmeans``: set a (nested) key; the value is read as YAML."""
+    import yaml
+
+    key, equals, text = override.partition("=")
+    if not equals or not key.strip():
+        raise RuraError(f"--set {override!r}: write KEY=VALUE, e.g. diagnosis.clusterer=kmeans")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    node = raw
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise RuraError(f"--set {override!r}: {part} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def validate(raw: dict[str, Any], where: str) -> PipelineConfig:
+    """Pydantic validation, its errors rewritten as one line naming each key."""
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as error:
+        problems = [_describe(item) for item in error.errors()]
+        raise RuraError(f"{where}: " + "; ".join(problems[:4])) from None
+
+
+def _describe(item: dict[str, Any]) -> str:
+    location = [str(part) for part in item["loc"]]
+    key = ".".join(location) or "config"
+    if item["type"] == "extra_forbidden":
+        section = SECTIONS.get(location[0]) if len(location) > 1 else PipelineConfig
+        known = list(section.model_fields) if section else []
+        close = difflib.get_close_matches(location[-1], known, n=1)
+        hint = f"; did you mean {'.'.join([*location[:-1], close[0]])}?" if close else ""
+        return f"unknown key {key}{hint}"
+    if item["type"] == "missing":
+        return f"{key} is required"
+    value = item.get("input")
+    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    return f"{key}: {item['msg']}{shown}"
+
+
+def check_config(config: PipelineConfig, base: Path, where: str) -> None:
+    """What pydantic cannot see: paths exist, plugin names are registered, stages fit together."""
+    _check_plugins(config, where)
+    data = config.data
+    for name in ("known", "evaluation", "lesions", "target_examples", "reference"):
+        value = getattr(data, name)
+        if value is not None and not dataset_path(value, base).exists():
+            raise RuraError(
+                f"{where}: data.{name}: {dataset_path(value, base)} does not exist "
+                "(relative paths start at the config file's folder)"
+            )
+    if config.target == config.normal:
+        raise RuraError(f"{where}: target and normal are both {config.target!r}")
+    if config.similarity.enabled and data.target_examples is None:
+        raise RuraError(
+            f"{where}: the similarity stage needs data.target_examples (a folder of a few "
+            "images showing the target), or set similarity.enabled: false and "
+            "similarity.most_similar"
+        )
+    needs_name = not config.similarity.enabled and config.diagnosis.fit_on == "similar"
+    if needs_name and not config.similarity.most_similar:
+        raise RuraError(
+            f"{where}: similarity is disabled, so similarity.most_similar must name the similar "
+            "disease (or set diagnosis.fit_on: known)"
+        )
+    if config.similarity.most_similar == config.target:
+        raise RuraError(f"{where}: similarity.most_similar cannot be the target disease")
+    segmentation = config.segmentation
+    if segmentation.enabled and not segmentation.model and data.lesions is None:
+        raise RuraError(
+            f"{where}: segmentation needs data.lesions (images with lesion masks) or "
+            "segmentation.model (a trained segmenter folder); or set segmentation.enabled: false"
+        )
+    if segmentation.model and not resolve_path(segmentation.model, base).is_dir():
+        raise RuraError(
+            f"{where}: segmentation.model: {resolve_path(segmentation.model, base)} is not a "
+            "folder; train one with `rura segment train`"
+        )
+    if config.diagnosis.focus != "none" and not segmentation.enabled:
+        raise RuraError(
+            f"{where}: diagnosis.focus {config.diagnosis.focus!r} needs lesion masks: enable "
+            "segmentation, or set diagnosis.focus: none"
+        )
+    if config.diagnosis.mapping == "lesion-burden" and not segmentation.enabled:
+        raise RuraError(f"{where}: mapping lesion-burden needs segmentation enabled")
+    if len(set(config.seeds)) != len(config.seeds):
+        raise RuraError(f"{where}: seeds repeat: {config.seeds}")
+
+
+def _check_plugins(config: PipelineConfig, where: str) -> None:
+    from rura.plugins import get_registry
+
+    registry = get_registry()
+    for key, kind, name in (
+        ("modality", "modality", config.modality),
+        ("similarity.backbone", "backbone", config.similarity.backbone),
+        ("segmentation.architecture", "segmenter", config.segmentation.architecture),
+        ("diagnosis.backbone", "backbone", config.diagnosis.backbone),
+        ("diagnosis.clusterer", "clusterer", config.diagnosis.clusterer),
+    ):
+        try:
+            registry.get(kind, name)  # type: ignore[arg-type]
+        except UnknownPluginError as error:
+            raise RuraError(f"{where}: {key}: {error}") from None
+    modality = registry.get("modality", config.modality).factory()
+    for lesion in config.segmentation.lesions:
+        try:
+            modality.lesion(lesion)
+        except KeyError as error:
+            raise RuraError(f"{where}: segmentation.lesions: {error.args[0]}") from None
+
+
+def resolve_path(value: str, base: Path) -> Path:
+    """``value`` against ``base`` unless absolute (``~`` expanded)."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def dataset_path(spec: str, base: Path) -> Path:
+    """The file-system part of a dataset spec (``NAME:ROOT`` gives ROOT)."""
+    name, colon, root = spec.partition(":")
+    is_named = colon and name.replace("-", "").replace("_", "").isalnum() and len(name) > 1
+    return resolve_path(root if is_named else spec, base)
+
+
+def dataset_spec(spec: str, base: Path) -> str:
+    """``spec`` with its path made absolute against ``base``."""
+    name, colon, root = spec.partition(":")
+    if colon and name.replace("-", "").replace("_", "").isalnum() and len(name) > 1:
+        return f"{name}:{resolve_path(root, base)}"
+    return str(resolve_path(spec, base))
+
+
+def to_yaml(config: PipelineConfig) -> str:
+    """The config as YAML, every field written out (what the run directory keeps)."""
+    import yaml
+
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

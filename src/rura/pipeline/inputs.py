@@ -1,0 +1,110 @@
+"""The pipeline's image sets, read once; the evaluation labels are kept behind one method.
+
+Every stage before ``evaluation`` sees the evaluation set *blinded* (its ``label`` column
+emptied); only :meth:`Inputs.evaluation_truth` reads the labels, and only the evaluation stage
+calls it. Tests replace it with a function that raises to prove nothing else does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from rura.data.manifest import Manifest
+from rura.errors import RuraError
+from rura.features.store import manifest_digest
+from rura.pipeline.config import PipelineConfig, dataset_spec, resolve_path
+
+
+@dataclass
+class Inputs:
+    """Lazy access to the configured data sets."""
+
+    config: PipelineConfig
+    base: Path
+
+    def _read(self, key: str) -> Manifest:
+        from rura.data.spec import resolve_dataset
+
+        spec = getattr(self.config.data, key)
+        try:
+            return resolve_dataset(dataset_spec(spec, self.base))
+        except RuraError as error:
+            raise RuraError(f"data.{key}: {error}") from None
+
+    @cached_property
+    def known(self) -> Manifest:
+        """The labelled known diseases; refuses any image of the target."""
+        known = self._read("known")
+        target = self.config.target
+        leaked = int((known.table["label"] == target).sum())
+        if leaked:
+            raise RuraError(
+                f"data.known ({known.source}): {leaked} images are labelled {target!r}, the "
+                "target; zero-shot never trains on the target's images (remove them)"
+            )
+        return known
+
+    @cached_property
+    def lesions(self) -> Manifest:
+        """The lesion-annotated set the segmenter trains on."""
+        return self._read("lesions")
+
+    @cached_property
+    def target_examples(self) -> Path:
+        """The folder of example images of the target (similarity only)."""
+        return resolve_path(str(self.config.data.target_examples), self.base)
+
+    @cached_property
+    def _evaluation(self) -> Manifest:
+        return self._read("evaluation")
+
+    @cached_property
+    def evaluation(self) -> Manifest:
+        """The evaluation set, blinded: its labels are emptied."""
+        table = self._evaluation.table.copy()
+        table["label"] = ""
+        table["grade"] = ""
+        return Manifest(table, self._evaluation.root, source=self._evaluation.source)
+
+    def evaluation_truth(self) -> np.ndarray:
+        """The evaluation labels (in the blinded set's row order): for scoring only."""
+        return self._evaluation.table["label"].to_numpy()
+
+    def evaluation_digest(self) -> str:
+        """A hash of the evaluation set including its labels (the evaluation stage's input)."""
+        return manifest_digest(self._evaluation)
+
+    def fit_set(self, most_similar: str | None) -> Manifest:
+        """Known images the clusterer fits on: normal and the similar disease, or all known."""
+        known = self.known
+        labels = known.table["label"]
+        if self.config.diagnosis.fit_on == "known":
+            return known.subset((labels != "").to_numpy())
+        wanted = [self.config.normal, most_similar]
+        for label in wanted:
+            if not (labels == label).any():
+                raise RuraError(
+                    f"data.known ({known.source}): no image labelled {label!r}; labels are "
+                    f"{', '.join(known.labels)}"
+                )
+        return known.subset(labels.isin(wanted).to_numpy())
+
+    @cached_property
+    def separate_reference(self) -> Manifest | None:
+        """``data.reference`` when given; otherwise the reference is the known normal images."""
+        return self._read("reference") if self.config.data.reference else None
+
+    def reference_ids(self) -> list[str]:
+        """Ids of the known set's normal images (the default reference)."""
+        known = self.known
+        ids = known.table["id"][known.table["label"] == self.config.normal].tolist()
+        if not ids:
+            raise RuraError(
+                f"data.known ({known.source}): no image labelled {self.config.normal!r} for the "
+                "reference mapping; add normal images or set data.reference"
+            )
+        return ids

@@ -1,0 +1,183 @@
+"""The evaluation stage: the only code that reads the evaluation labels.
+
+Per seed, metrics with bootstrap intervals; over seeds, mean ± std and the mean interval; the
+first seed's ROC curve and confusion matrix.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rura.evaluation.metrics import METRICS
+from rura.experiments.compare import HEADLINE, format_cell
+from rura.io import atomic_path, write_text
+
+if TYPE_CHECKING:
+    from rura.pipeline.runner import Pipeline
+
+
+def evaluate_run(pipeline: Pipeline) -> dict[str, Any]:
+    """Score every seed's predictions; write ``results/`` and each seed's ``metrics.json``."""
+    import pandas as pd
+
+    from rura.evaluation import evaluate
+    from rura.evaluation.plots import plot_confusion, plot_roc
+
+    config = pipeline.config
+    labels = dict(
+        zip(
+            pipeline.inputs.evaluation.table["id"],
+            pipeline.inputs.evaluation_truth(),
+            strict=True,
+        )
+    )
+    results = pipeline.run_dir / "results"
+    per_seed: list[dict[str, Any]] = []
+    for seed in config.seeds:
+        folder = pipeline.seed_dir("diagnosis", seed)
+        table = pd.read_csv(folder / "predictions.csv", dtype={"id": str})
+        table = table.drop(columns=["label", "truth"], errors="ignore")  # a rerun's
+        table.insert(2, "label", [labels[i] for i in table["id"]])
+        truth = np.where(
+            table["label"] == config.target, 1, np.where(table["label"] == config.normal, 0, -1)
+        )
+        table.insert(3, "truth", pd.array(np.where(truth >= 0, truth, None), dtype="Int64"))
+        with atomic_path(folder / "predictions.csv") as temporary:
+            table.to_csv(temporary, index=False)
+        scored = truth >= 0
+        fit = json.loads((folder / "fit.json").read_text())
+        record: dict[str, Any] = {
+            "seed": seed,
+            "n_fit": fit["n_fit"],
+            "n_eval": int(scored.sum()),
+            "n_unscored": int((~scored).sum()),
+            "clusterer": config.diagnosis.clusterer,
+            "mapping": config.diagnosis.mapping,
+            "oracle": False,
+        }
+        if scored.any():
+            result = evaluate(
+                truth[scored].astype(bool),
+                table["predicted"].to_numpy()[scored].astype(bool),
+                table["score"].to_numpy()[scored],
+                n_bootstrap=config.evaluation.bootstrap,
+                seed=seed,
+            )
+            record |= result.to_dict()
+            if seed == config.seeds[0]:
+                name = f"{config.diagnosis.backbone} · {config.diagnosis.clusterer}"
+                plot_roc(
+                    truth[scored],
+                    table["score"].to_numpy()[scored],
+                    results / "roc.png",
+                    title=f"Zero-shot {config.target}: {name}",
+                )
+                plot_confusion(
+                    result.confusion,
+                    results / "confusion.png",
+                    labels=(config.normal, config.target),
+                    title=name,
+                )
+        else:
+            record |= {
+                "n": 0,
+                "metrics": {},
+                "intervals_95": {},
+                "confusion": {},
+                "note": f"no evaluation image is labelled {config.target!r} or "
+                f"{config.normal!r}: predictions only",
+            }
+        write_text(folder / "metrics.json", json.dumps(record, indent=2))
+        per_seed.append(record)
+    return write_results(pipeline, per_seed)
+
+
+def summarise_seeds(per_seed: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Mean and std over seeds of each metric, and the mean of its 95% bootstrap bounds."""
+    summary: dict[str, dict[str, float | None]] = {}
+    for metric in METRICS:
+        values = [r["metrics"][metric] for r in per_seed if r["metrics"].get(metric) is not None]
+        bounds = [r["intervals_95"][metric] for r in per_seed if r["intervals_95"].get(metric)]
+        if not values:
+            continue
+        summary[metric] = {
+            "mean": float(np.mean(values)),
+            "std": float(np.std(values)),
+            "low": float(np.mean([b[0] for b in bounds])) if bounds else None,
+            "high": float(np.mean([b[1] for b in bounds])) if bounds else None,
+        }
+    return summary
+
+
+def write_results(pipeline: Pipeline, per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """``results/metrics.json``, ``results.csv`` (a row per seed) and ``results.md``."""
+    import pandas as pd
+
+    config = pipeline.config
+    summary = summarise_seeds(per_seed)
+    document = {
+        "target": config.target,
+        "normal": config.normal,
+        "most_similar": pipeline.most_similar(),
+        "backbone": config.diagnosis.backbone,
+        "clusterer": config.diagnosis.clusterer,
+        "mapping": config.diagnosis.mapping,
+        "focus": pipeline.focus,
+        "oracle": False,
+        "seeds": list(config.seeds),
+        "n_fit": per_seed[0]["n_fit"],
+        "n_eval": per_seed[0]["n_eval"],
+        "summary": summary,
+        "per_seed": [
+            {"seed": r["seed"], **r["metrics"], "confusion": r["confusion"]} for r in per_seed
+        ],
+    }
+    results = pipeline.run_dir / "results"
+    write_text(results / "metrics.json", json.dumps(document, indent=2))
+    rows = [
+        {"seed": r["seed"], "n_fit": r["n_fit"], "n_eval": r["n_eval"], **r["metrics"]}
+        for r in per_seed
+    ]
+    with atomic_path(results / "results.csv") as temporary:
+        pd.DataFrame(rows).reindex(columns=["seed", "n_fit", "n_eval", *METRICS]).to_csv(
+            temporary, index=False
+        )
+    write_text(results / "results.md", results_markdown(document))
+    return document
+
+
+def results_markdown(document: dict[str, Any]) -> str:
+    """The headline table: one row, mean ± std over seeds, then the 95% intervals."""
+    summary = document["summary"]
+    title = f"# Zero-shot diagnosis of {document['target']!r}"
+    lines = [
+        title,
+        "",
+        f"Similar disease: `{document['most_similar']}`; backbone `{document['backbone']}`, "
+        f"clusterer `{document['clusterer']}`, focus `{document['focus']}`, mapping "
+        f"`{document['mapping']}` (label-free); fit on {document['n_fit']} images, scored on "
+        f"{document['n_eval']}; seeds {', '.join(map(str, document['seeds']))} (mean ± std).",
+        "",
+    ]
+    if not summary:
+        return "\n".join([*lines, "No labelled evaluation image: nothing to score.", ""])
+    cells = [
+        format_cell(summary[m]["mean"], summary[m]["std"]) if m in summary else "n/a"
+        for m in HEADLINE
+    ]
+    intervals = [
+        f"{summary[m]['low']:.3f}–{summary[m]['high']:.3f}"
+        if m in summary and summary[m]["low"] is not None
+        else "n/a"
+        for m in HEADLINE
+    ]
+    lines += [
+        "| | " + " | ".join(HEADLINE) + " |",
+        "| --- | " + " | ".join("---" for _ in HEADLINE) + " |",
+        "| mean ± std | " + " | ".join(cells) + " |",
+        "| 95% interval | " + " | ".join(intervals) + " |",
+    ]
+    return "\n".join(lines) + "\n"
