@@ -24,8 +24,11 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    """Where the images are. Each value is a dataset spec: a folder (with a manifest.csv or
-    class folders), a manifest CSV, or ``NAME:ROOT`` for a published layout (``eyepacs:/data``)."""
+    """Where the images are: dataset specs (a folder, a manifest CSV, or NAME:ROOT).
+
+    A folder holds a manifest.csv or one sub-folder per class; ``NAME:ROOT`` reads a published
+    layout with a dataset plugin (``eyepacs:/data/eyepacs``).
+    """
 
     known: str = Field(
         description="Labelled images of the known diseases and of normal eyes; never the target."
@@ -358,3 +361,26 @@ def to_yaml(config: PipelineConfig) -> str:
     import yaml
 
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def config_reference() -> str:
+    """Every config key as Markdown tables with defaults and meanings (``docs/run.md`` has it)."""
+    import json
+
+    def default(field: Any) -> str:
+        if field.is_required():
+            return "required"
+        return f"`{json.dumps(field.get_default(call_default_factory=True))}`"
+
+    def table(rows: list[tuple[str, Any]]) -> list[str]:
+        lines = ["| key | default | meaning |", "| --- | --- | --- |"]
+        lines += [f"| `{key}` | {default(field)} | {field.description} |" for key, field in rows]
+        return lines
+
+    top = [(k, f) for k, f in PipelineConfig.model_fields.items() if k not in SECTIONS]
+    lines = table(top)
+    for section, model in SECTIONS.items():
+        summary = (model.__doc__ or "").split("\n")[0].rstrip(".")
+        lines += ["", f"**`{section}`**: {summary}.", ""]
+        lines += table([(f"{section}.{k}", f) for k, f in model.model_fields.items()])
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,142 @@
+"""Config validation: every mistake is one line naming the key and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rura.errors import RuraError
+from rura.pipeline.config import PipelineConfig, apply_override, load_config
+from tests.conftest import REPO, run_rura
+from tests.pipeline.conftest import tiny_config
+
+
+@pytest.fixture
+def config_file(pipeline_data, tmp_path) -> Path:
+    return tiny_config(pipeline_data, tmp_path / "run")
+
+
+def edit(path: Path, change) -> Path:
+    raw = yaml.safe_load(path.read_text())
+    change(raw)
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_a_valid_config_loads_with_defaults_filled_in(config_file):
+    config, base = load_config(config_file)
+    assert base == config_file.parent
+    assert config.diagnosis.clusterer == "agg" and config.similarity.loss == "both"
+    assert config.seeds == [0, 1]
+
+
+def test_relative_paths_start_at_the_config_files_folder(pipeline_data, tmp_path):
+    (tmp_path / "data").symlink_to(pipeline_data)
+    path = tmp_path / "rura.yaml"
+    path.write_text(
+        "target: mild_dr\ndata: {known: data/known, evaluation: data/external}\n"
+        "similarity: {enabled: false, most_similar: glaucoma}\n"
+        "segmentation: {enabled: false}\ndiagnosis: {focus: none}\n"
+    )
+    config, base = load_config(path)
+    assert base == tmp_path and config.data.known == "data/known"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda c: c["similarity"].update(epoch=3),
+            "unknown key similarity.epoch; did you mean similarity.epochs?",
+        ),
+        (lambda c: c.update(seed=3), "unknown key seed; did you mean seeds?"),
+        (
+            lambda c: c["similarity"].update(epochs="ten"),
+            "similarity.epochs: Input should be a valid integer",
+        ),
+        (lambda c: c["diagnosis"].update(focus="lesions"), "diagnosis.focus: Input should be"),
+        (lambda c: c.pop("target"), "target is required"),
+        (lambda c: c["data"].update(known="nowhere"), "data.known:"),
+        (
+            lambda c: c["diagnosis"].update(clusterer="kmean"),
+            "diagnosis.clusterer: unknown clusterer 'kmean'; did you mean kmeans",
+        ),
+        (
+            lambda c: c["similarity"].update(backbone="vgg91"),
+            "similarity.backbone: unknown backbone 'vgg91'; did you mean vgg19",
+        ),
+        (
+            lambda c: c["segmentation"].update(lesions=["ma", "xx"]),
+            "segmentation.lesions: modality 'fundus' has no lesion 'xx'",
+        ),
+        (lambda c: c["data"].pop("target_examples"), "needs data.target_examples"),
+        (lambda c: c["data"].pop("lesions"), "segmentation needs data.lesions"),
+        (lambda c: c.update(normal="mild_dr"), "target and normal are both"),
+        (lambda c: c.update(seeds=[1, 1]), "seeds repeat"),
+    ],
+)
+def test_config_mistakes_are_one_line_errors(config_file, change, message):
+    edit(config_file, change)
+    with pytest.raises(RuraError) as error:
+        load_config(config_file)
+    text = str(error.value)
+    assert message in text and "\n" not in text
+    assert text.startswith(str(config_file))
+
+
+def test_disabled_segmentation_needs_whole_image_features(config_file):
+    edit(config_file, lambda c: c["segmentation"].update(enabled=False))
+    with pytest.raises(RuraError, match=r"diagnosis\.focus 'masked' needs lesion masks"):
+        load_config(config_file)
+    load_config(config_file, ["diagnosis.focus=none"])
+
+
+def test_overrides_set_nested_values_read_as_yaml(config_file):
+    config, _ = load_config(
+        config_file, ["diagnosis.clusterer=pam", "seeds=[3, 4]", "similarity.lr=0.01"]
+    )
+    assert config.diagnosis.clusterer == "pam" and config.seeds == [3, 4]
+    assert config.similarity.lr == 0.01
+    with pytest.raises(RuraError, match="write KEY=VALUE"):
+        apply_override({}, "diagnosis.clusterer")
+    with pytest.raises(RuraError, match=r"unknown key diagnosis\.clusterr"):
+        load_config(config_file, ["diagnosis.clusterr=pam"])
+
+
+def test_bad_yaml_names_the_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("target: mild_dr\ndata: [known\n")
+    with pytest.raises(RuraError, match=r"bad.yaml: not valid YAML at line 3"):
+        load_config(path)
+    with pytest.raises(RuraError, match="no such config file"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_the_cli_prints_one_line_and_exits_1(config_file):
+    edit(config_file, lambda c: c["similarity"].update(epoch=3))
+    done = run_rura("run", str(config_file))
+    assert done.returncode == 1
+    assert "did you mean similarity.epochs?" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_docs_list_every_config_key_as_the_code_describes_it():
+    from rura.pipeline.config import config_reference
+
+    page = (REPO / "docs" / "run.md").read_text()
+    assert config_reference() in page, "docs/run.md is stale: paste config_reference() into it"
+    for name, field in PipelineConfig.model_fields.items():
+        members = getattr(field.annotation, "model_fields", None)
+        for member in members or [None]:
+            key = f"{name}.{member}" if member else name
+            assert f"| `{key}` |" in page
+
+
+def test_example_configs_are_valid():
+    examples = sorted((REPO / "examples").glob("*.yaml"))
+    assert examples
+    for path in examples:
+        raw = yaml.safe_load(path.read_text())
+        PipelineConfig.model_validate(raw)
