@@ -70,7 +70,7 @@ class Pipeline:
         self.config = config
         self.base = Path(base).resolve()
         self.progress = progress
-        self.run_dir = resolve_path(config.out, self.base)
+        self.run_dir = resolve_path(config.out, self.base).resolve()
         self.inputs = Inputs(config, self.base)
         self.log = RunLog(self.run_dir, echo)
         self._hashes: dict[str, str] = {}
