@@ -72,3 +72,21 @@ def run_rura(*args: str, env: dict[str, str] | None = None, pythonpath: Path | N
         cwd=REPO,
         timeout=300,
     )
+
+
+@pytest.fixture(scope="session")
+def pipeline_data(tmp_path_factory) -> Path:
+    """Tiny SynthFundus sets for pipeline runs: known diseases, a lesion-annotated set, target
+    examples and an external evaluation set (64 px; see tests/pipeline/conftest.py)."""
+    from rura.data.synth import generate
+
+    root = tmp_path_factory.mktemp("pipeline-data")
+    common = {"size": 64, "workers": 1}
+    known = ["normal", "hypertensive_retinopathy", "glaucoma"]
+    generate(root / "known", per_class=6, seed=0, classes=known, **common)
+    lesions = ["moderate_dr", "hypertensive_retinopathy"]
+    generate(root / "lesions", per_class=4, seed=2, classes=lesions, **common)
+    generate(root / "examples", per_class=3, seed=3, classes=["mild_dr"], **common)
+    external = ["normal", "mild_dr"]
+    generate(root / "external", per_class=6, seed=1, domain="external", classes=external, **common)
+    return root

@@ -9,24 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from rura.data.synth import generate
-
 SIZE = 64
-
-
-@pytest.fixture(scope="session")
-def pipeline_data(tmp_path_factory) -> Path:
-    """Known diseases, a lesion-annotated set, target examples and an external evaluation set."""
-    root = tmp_path_factory.mktemp("pipeline-data")
-    common = {"size": SIZE, "workers": 1}
-    known = ["normal", "hypertensive_retinopathy", "glaucoma"]
-    generate(root / "known", per_class=6, seed=0, classes=known, **common)
-    lesions = ["moderate_dr", "hypertensive_retinopathy"]
-    generate(root / "lesions", per_class=4, seed=2, classes=lesions, **common)
-    generate(root / "examples", per_class=3, seed=3, classes=["mild_dr"], **common)
-    external = ["normal", "mild_dr"]
-    generate(root / "external", per_class=6, seed=1, domain="external", classes=external, **common)
-    return root
 
 
 TINY: dict[str, Any] = {

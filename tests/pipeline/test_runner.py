@@ -251,3 +251,31 @@ def test_zero_shot_auc_is_far_above_chance(tmp_path):
     result = Pipeline.from_config(config, progress=False).run()
     assert result.most_similar == "hypertensive_retinopathy"
     assert result.summary["auc"]["mean"] >= 0.75
+
+
+def test_center_adaptation_predicts_from_recentred_evaluation_features(pipeline_data, tmp_path):
+    import numpy as np
+
+    from rura.diagnosis import ZeroShotDiagnoser
+    from rura.features.store import FeatureStore
+
+    config = tiny_config(
+        pipeline_data,
+        tmp_path / "run",
+        seeds=[0],
+        similarity=WITHOUT_SIMILARITY,
+        segmentation={"enabled": False},
+        diagnosis={"focus": "none", "clusterer": "kmeans"},
+    )
+    Pipeline.from_config(config, progress=False).run(until="diagnosis")
+    adapted = Pipeline.from_config(config, ["diagnosis.adapt=center"], progress=False)
+    assert adapted.run(until="diagnosis").executed == ["diagnosis"]
+    run = adapted.run_dir
+    source = FeatureStore.open(run / "features/seed0/source")
+    evaluation = FeatureStore.open(run / "features/seed0/evaluation")
+    fit = np.asarray(source.features)[source.valid]
+    shifted = np.asarray(evaluation.features)[evaluation.valid]
+    shifted = shifted - shifted.mean(axis=0) + fit.mean(axis=0)
+    model = ZeroShotDiagnoser.load(run / "diagnosis/seed0/diagnoser")
+    written = pd.read_csv(run / "diagnosis/seed0/predictions.csv")
+    assert written["score"].to_numpy() == pytest.approx(model.score(shifted))

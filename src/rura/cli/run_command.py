@@ -16,6 +16,16 @@ SEED_OPTION = typer.Option(
 )
 
 
+def _stop_on_sigterm() -> None:
+    """``kill`` stops a run like Ctrl-C does: the run directory is left resumable."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def _overrides(values: list[str], seed: str | None) -> list[str]:
     from rura.cli.options import split_commas
 
@@ -55,6 +65,7 @@ def run_command(
         for stage, what in pipeline.plan(from_stage=from_stage):
             typer.echo(f"{stage:<13} {what}")
         return
+    _stop_on_sigterm()
     try:
         result = pipeline.run(from_stage=from_stage, until=until)
     except KeyboardInterrupt:
@@ -83,6 +94,7 @@ def ablate_command(
     from rura.pipeline.ablation import run_ablation
 
     err = Console(stderr=True, highlight=False)
+    _stop_on_sigterm()
     try:
         rows = run_ablation(
             config, _overrides(set_values, seed), progress=not quiet, echo=lambda m: err.print(m)

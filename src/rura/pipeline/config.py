@@ -122,6 +122,11 @@ class DiagnosisConfig(Section):
     mapping: Literal["reference", "lesion-burden"] = Field(
         "reference", description="Label-free rule that names the disease clusters."
     )
+    adapt: Literal["none", "center"] = Field(
+        "none",
+        description="Label-free camera adaptation: center moves the evaluation features' mean "
+        "onto the fit set's before predicting (assumes a similar disease share in both).",
+    )
     fit_on: Literal["similar", "known"] = Field(
         "similar",
         description="Fit on the similar disease and normal images (RURA-Net), or on every "

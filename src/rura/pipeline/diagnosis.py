@@ -46,6 +46,8 @@ def fit_and_predict(pipeline: Pipeline, seed: int) -> None:
         )
     model.fit(fit_features, reference=reference, burden=_burden(source, fit_ids))
     eval_features, eval_ids = _valid(evaluation)
+    if config.adapt == "center" and len(eval_features):
+        eval_features = eval_features - eval_features.mean(axis=0) + fit_features.mean(axis=0)
     out = pipeline.seed_dir("diagnosis", seed)
     model.save(out / "diagnoser")
     table = evaluation.manifest.table.set_index("id").loc[eval_ids]

@@ -250,7 +250,7 @@ class Pipeline:
         if stage == "diagnosis":
             return {
                 "diagnosis": config.diagnosis.model_dump(
-                    include={"clusterer", "clusterer_params", "n_clusters", "mapping"}
+                    include={"clusterer", "clusterer_params", "n_clusters", "mapping", "adapt"}
                 ),
                 "seeds": config.seeds,
             }
