@@ -4,3 +4,6 @@ from rura.diagnosis.diagnoser import ZeroShotDiagnoser
 from rura.diagnosis.mapping import MAPPINGS
 
 __all__ = ["MAPPINGS", "ZeroShotDiagnoser"]
+from rura.diagnosis.bundle import PipelineBundle, load_bundle, save_bundle
+
+__all__ += ["PipelineBundle", "load_bundle", "save_bundle"]

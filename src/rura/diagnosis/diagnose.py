@@ -1,0 +1,366 @@
+"""``diagnose``: a pipeline bundle applied to new images, through the pipeline's own stages.
+
+Lesion masks come from :func:`~rura.segmentation.predict.predict_segmentation`, features from
+:func:`~rura.features.embed.embed` with the bundle's backbone weights, the diagnosis and score
+from the bundle's :class:`~rura.diagnosis.ZeroShotDiagnoser`: the numbers are the pipeline's.
+``OUT`` receives ``diagnoses.csv``, ``diagnoses.json``, ``overlays/`` (lesions tinted on the
+image, at the source's size up to ``overlay_size``), ``segmentation/`` and ``features/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rura.errors import RuraError
+from rura.io import atomic_path, write_text
+
+if TYPE_CHECKING:
+    from rura.data.manifest import Manifest
+    from rura.diagnosis.bundle import PipelineBundle
+
+DEFAULT_OUT = "rura-diagnose"
+CSV_NAME = "diagnoses.csv"
+JSON_NAME = "diagnoses.json"
+OUTPUTS = (CSV_NAME, JSON_NAME, "overlays", "segmentation", "features")
+
+
+def diagnose(
+    model_dir: str | Path,
+    inputs: Sequence[str | Path] | str | Path,
+    out: str | Path = DEFAULT_OUT,
+    *,
+    device: str | None = None,
+    batch_size: int = 4,
+    workers: int | None = None,
+    on_error: str = "raise",
+    seed: int | None = None,
+    overlay_size: int = 2048,
+    options: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Diagnose every image of ``inputs`` (image files, folders of images or dataset specs).
+
+    Returns one row per image, in input order: ``diagnosis`` (the target or normal name),
+    ``predicted`` (1 disease, 0 normal), ``score`` (higher: more like the disease),
+    ``area_<lesion>`` (fraction of the field of view), ``pixels_<lesion>`` (source pixels) and
+    ``overlay``; unreadable images, with ``on_error="skip"``, are rows with ``status`` skipped.
+    ``seed`` defaults to the bundle's; ``overlay_size`` caps the overlays' longer side (0: none).
+    """
+    from rura.diagnosis.bundle import load_bundle
+    from rura.progress import ProgressBar
+
+    bundle = load_bundle(model_dir)
+    if on_error not in ("raise", "skip"):
+        raise RuraError(f"--on-error {on_error!r}: choose raise or skip")
+    if overlay_size < 0:
+        raise RuraError(f"overlay size {overlay_size}: must be 0 (source size) or more")
+    _check_backbone(bundle)
+    manifest = gather_inputs([inputs] if isinstance(inputs, str | Path) else inputs, options)
+    out = Path(out).resolve()
+    _prepare_out(out)
+    settings = {"device": device, "batch_size": batch_size, "on_error": on_error}
+    lesions, skipped = bundle.segmenter_lesions(), {}
+    if bundle.segmenter is not None:
+        from rura.segmentation.predict import predict_segmentation
+
+        masked = predict_segmentation(
+            bundle.segmenter,
+            manifest,
+            out / "segmentation",
+            threshold=bundle.threshold,
+            progress=progress,
+            **settings,
+        )
+        skipped.update(_skipped(out / "segmentation" / "skipped.json"))
+    else:
+        masked = manifest
+    results: dict[str, dict[str, Any]] = {}
+    if len(masked):
+        results, embed_skipped = _classify(
+            bundle, masked, out, workers=workers, seed=seed, progress=progress, **settings
+        )
+        skipped.update(embed_skipped)
+    burden = _read_burden(out / "segmentation" / "lesion_burden.csv")
+    positions = {identifier: i for i, identifier in enumerate(masked.table["id"])}
+    rows = []
+    with ProgressBar(progress and bool(lesions), len(results), "overlays") as bar:
+        for index in range(len(manifest)):
+            identifier = manifest.table["id"].iat[index]
+            row = _base_row(manifest, index, lesions)
+            if identifier in skipped:
+                row.update(status="skipped", problem=skipped[identifier])
+            elif identifier in results:
+                row.update(results[identifier])
+                row.update({f"area_{k}": v for k, v in burden.get(identifier, {}).items()})
+                if lesions:
+                    position = positions[identifier]
+                    row.update(_overlay_row(masked, position, lesions, out, overlay_size))
+                    bar.advance(1)
+            rows.append(row)
+    _write_outputs(out, bundle, rows, lesions)
+    return rows
+
+
+def _check_backbone(bundle: PipelineBundle) -> None:
+    from rura.errors import UnknownPluginError
+    from rura.plugins import get_registry
+
+    try:
+        get_registry().get("backbone", bundle.backbone)
+    except UnknownPluginError:
+        raise RuraError(
+            f"{bundle.path}: needs the backbone {bundle.backbone!r}, which no installed plugin "
+            "registers; install the plugin that provides it (see rura plugins)"
+        ) from None
+
+
+def gather_inputs(inputs: Sequence[str | Path], options: dict[str, Any] | None = None) -> Manifest:
+    """One manifest (``id, path, label``) for every input, ids made unique, masks dropped."""
+    from rura.data.manifest import Manifest
+
+    if not inputs:
+        raise RuraError("no images given; pass image files, folders of images or a dataset")
+    manifests = [_resolve(spec, options or {}) for spec in inputs]
+    root = Path(os.path.commonpath([str(m.root) for m in manifests]))
+    records, seen = [], set()
+    for manifest in manifests:
+        table = manifest.table
+        for index in range(len(manifest)):
+            identifier = base = table["id"].iat[index]
+            count = 1
+            while identifier in seen:
+                count += 1
+                identifier = f"{base}-{count}"
+            seen.add(identifier)
+            path = os.path.relpath(manifest.image_path(index), root)
+            records.append(
+                {
+                    "id": identifier,
+                    "path": Path(path).as_posix(),
+                    "label": table["label"].iat[index],
+                }
+            )
+    if not records:
+        shown = ", ".join(str(spec) for spec in inputs)
+        raise RuraError(f"{shown}: no images to diagnose; pass image files or folders of images")
+    return Manifest.from_records(records, root, source=", ".join(str(s) for s in inputs))
+
+
+def _resolve(spec: str | Path, options: dict[str, Any]) -> Manifest:
+    """A manifest for one input, with a one-line error naming it when it holds no image."""
+    from rura.segmentation.predict import IMAGE_SUFFIXES, resolve_images
+
+    path = Path(spec)
+    kinds = ", ".join(IMAGE_SUFFIXES)
+    if path.is_file() and path.suffix.lower() not in (*IMAGE_SUFFIXES, ".csv"):
+        raise RuraError(
+            f"{path}: not an image file ({path.suffix or 'no suffix'}); pass images ({kinds}), "
+            "a folder of images, or a dataset"
+        )
+    if path.is_dir() and not (path / "manifest.csv").is_file():
+        found = any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in path.rglob("*"))
+        if not found:
+            raise RuraError(f"{path}: no images in this folder ({kinds}); pass a folder of images")
+    name, colon, _ = str(spec).partition(":")
+    if not path.exists() and not (colon and len(name) > 1):
+        raise RuraError(f"{spec}: no such file or folder; pass image files or folders of images")
+    return resolve_images(spec, **options)
+
+
+def _prepare_out(out: Path) -> None:
+    """Refuse a folder holding other files; clear an earlier run's outputs."""
+    if out.exists() and not out.is_dir():
+        raise RuraError(f"{out}: exists and is not a folder; choose another --out")
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUTS)
+        foreign = [name for name in foreign if not name.startswith(".")]
+        if foreign:
+            raise RuraError(
+                f"{out}: holds files other than rura diagnose outputs ({foreign[0]}, ...); "
+                "choose another --out or empty it"
+            )
+        for name in (JSON_NAME, CSV_NAME, "overlays", "features", "segmentation"):
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _classify(
+    bundle: PipelineBundle,
+    manifest: Manifest,
+    out: Path,
+    *,
+    workers: int | None,
+    seed: int | None,
+    progress: bool,
+    device: str | None,
+    batch_size: int,
+    on_error: str,
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Embed with the bundle's backbone; the diagnoser's verdict per id, and skipped ids."""
+    from rura.features.embed import embed
+
+    store = embed(
+        manifest,
+        out / "features",
+        backbone=bundle.backbone,
+        weights=str(bundle.backbone_weights),
+        focus=bundle.focus,
+        lesions=bundle.lesions if bundle.segmenter is not None else (),
+        image_size=bundle.image_size,
+        min_lesion_pixels=bundle.min_lesion_pixels,
+        batch_size=batch_size,
+        workers=workers,
+        device=device,
+        seed=bundle.seed if seed is None else seed,
+        on_error=on_error,
+        progress=progress,
+    )
+    skipped = {item["id"]: item["problem"] for item in store.skipped}
+    valid = store.valid
+    ids = store.manifest.table["id"].to_numpy()[valid]
+    if not len(ids):
+        return {}, skipped
+    features = store.features[valid]
+    diagnoser = bundle.load_diagnoser()
+    scores = diagnoser.score(features)
+    classes = diagnoser.predict(features)
+    clusters = diagnoser.predict_clusters(features)
+    results = {}
+    for identifier, score, predicted, cluster in zip(ids, scores, classes, clusters, strict=True):
+        results[identifier] = {
+            "status": "ok",
+            "diagnosis": bundle.target if predicted else bundle.normal,
+            "predicted": int(predicted),
+            "score": float(score) if math.isfinite(score) else None,
+            "cluster": int(cluster),
+        }
+    return results, skipped
+
+
+def _base_row(manifest: Manifest, index: int, lesions: tuple[str, ...]) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(_columns(lesions))
+    row.update(
+        id=manifest.table["id"].iat[index],
+        file=str(manifest.image_path(index)),
+        label=manifest.table["label"].iat[index],
+        status="",
+        problem="",
+    )
+    return row
+
+
+def _overlay_row(
+    manifest: Manifest, index: int, lesions: tuple[str, ...], out: Path, max_side: int
+) -> dict[str, Any]:
+    """Write the overlay of one image; its path and each lesion's predicted source pixels.
+
+    The predicted masks have the source's geometry; the image is decoded at reduced size where
+    the overlay allows (JPEG), so no full-resolution copy is made for a capped overlay.
+    """
+    import numpy as np
+    from PIL import Image
+
+    from rura.data.images import MAX_PIXELS, _open_rgb
+    from rura.segmentation.predict import _overlay
+
+    paths = {lesion: manifest.mask_path(index, lesion) for lesion in lesions}
+    masks, counts, size = {}, {}, (0, 0)
+    for lesion, mask_path in paths.items():
+        assert mask_path is not None
+        with Image.open(mask_path) as handle:
+            mask = handle.convert("L")
+        size = _fit(mask.size, max_side)
+        counts[f"pixels_{lesion}"] = int(np.count_nonzero(np.asarray(mask)))
+        masks[lesion] = np.asarray(mask.resize(size, Image.Resampling.NEAREST)) > 127
+        del mask
+    image, _ = _open_rgb(manifest.image_path(index), size=min(size), max_pixels=MAX_PIXELS)
+    pixels = np.asarray(image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0))
+    del image
+    target = out / "overlays" / f"{Path(str(mask_path)).stem}.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as temporary:
+        Image.fromarray(_overlay(pixels, masks)).save(temporary, format="PNG", compress_level=1)
+    return {**counts, "overlay": str(target)}
+
+
+def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """``size`` scaled down so that its longer side is at most ``max_side`` (0: unchanged)."""
+    width, height = size
+    if not max_side or max(width, height) <= max_side:
+        return width, height
+    factor = max_side / max(width, height)
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
+def _skipped(path: Path) -> dict[str, str]:
+    return (
+        {item["id"]: item["problem"] for item in json.loads(path.read_text())}
+        if path.exists()
+        else {}
+    )
+
+
+def _read_burden(path: Path) -> dict[str, dict[str, float]]:
+    """Lesion area fractions per id, from the segmentation stage's ``lesion_burden.csv``."""
+    if not path.exists():
+        return {}
+    with path.open(newline="") as handle:
+        return {
+            row.pop("id"): {lesion: float(value) for lesion, value in row.items()}
+            for row in csv.DictReader(handle)
+        }
+
+
+def document(bundle: PipelineBundle, rows: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+    """The ``diagnoses.json`` document (and ``rura diagnose --json``'s output)."""
+    diagnoser = json.loads((bundle.diagnoser / "diagnoser.json").read_text())
+    lesions = list(bundle.segmenter_lesions())
+    return {
+        "model": str(bundle.path.resolve()),
+        "target": bundle.target,
+        "normal": bundle.normal,
+        "similar_disease": bundle.similar_disease,
+        "backbone": bundle.backbone,
+        "focus": bundle.focus,
+        "lesions": lesions,
+        "segmenter": bundle.segmenter is not None,
+        "oracle": bool(diagnoser.get("oracle", False)),
+        "out": str(out),
+        "images": len(rows),
+        "diagnosed": sum(row["status"] == "ok" for row in rows),
+        "skipped": sum(row["status"] == "skipped" for row in rows),
+        "rows": rows,
+    }
+
+
+def _write_outputs(
+    out: Path, bundle: PipelineBundle, rows: list[dict[str, Any]], lesions: tuple[str, ...]
+) -> None:
+    """``diagnoses.csv`` then ``diagnoses.json`` (its presence marks a finished run)."""
+    columns = list(_columns(lesions))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    write_text(out / CSV_NAME, buffer.getvalue())
+    write_text(out / JSON_NAME, json.dumps(document(bundle, rows, out), indent=2))
+
+
+def _columns(lesions: tuple[str, ...]) -> tuple[str, ...]:
+    return (
+        "id", "file", "label", "status", "diagnosis", "predicted", "score", "cluster",
+        *(f"area_{lesion}" for lesion in lesions), *(f"pixels_{lesion}" for lesion in lesions),
+        "overlay", "problem",
+    )  # fmt: skip

@@ -1,0 +1,133 @@
+"""``diagnose``: the pipeline's numbers for new images, overlays in source geometry, odd inputs."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rura.diagnosis.diagnose import diagnose, gather_inputs
+from rura.errors import RuraError
+
+RUN = {"device": "cpu", "workers": 0, "batch_size": 4, "progress": False}
+
+
+def _first_image(pipeline):
+    return sorted((pipeline.data / "images" / "mild_dr").glob("*.png"))[0]
+
+
+def test_a_dataset_gets_the_pipelines_scores_areas_and_outputs(pipeline, tmp_path):
+    rows = diagnose(pipeline.bundle, [pipeline.data], tmp_path / "out", **RUN)
+    assert [row["id"] for row in rows] == pipeline.ids
+    scores = np.array([row["score"] for row in rows])
+    assert np.array_equal(scores, pipeline.diagnoser.score(pipeline.features))
+    predicted = pipeline.diagnoser.predict(pipeline.features)
+    assert [row["predicted"] for row in rows] == predicted.tolist()
+    assert [row["diagnosis"] for row in rows] == ["mild_dr" if p else "normal" for p in predicted]
+    with (pipeline.segmenter.parent / "pred" / "lesion_burden.csv").open() as handle:
+        burden = {row["id"]: row for row in csv.DictReader(handle)}
+    for row in rows:
+        assert row["status"] == "ok" and row["label"]
+        for lesion in ("ma", "he", "cws"):
+            assert row[f"area_{lesion}"] == pytest.approx(float(burden[row["id"]][lesion]))
+            assert isinstance(row[f"pixels_{lesion}"], int)
+    out = tmp_path / "out"
+    with (out / "diagnoses.csv").open() as handle:
+        table = list(csv.DictReader(handle))
+    assert [float(row["score"]) for row in table] == scores.tolist()
+    document = json.loads((out / "diagnoses.json").read_text())
+    assert document["rows"] == rows and document["diagnosed"] == len(rows)
+    assert document["lesions"] == ["ma", "he", "cws"] and not document["oracle"]
+    assert sorted(p.name for p in (out / "overlays").iterdir()) == sorted(
+        f"{i}.png" for i in pipeline.ids
+    )
+
+
+def test_overlays_have_the_source_size_and_count_mask_pixels(pipeline, tmp_path):
+    canvas = Image.new("RGB", (90, 70))
+    canvas.paste(Image.open(_first_image(pipeline)), (13, 3))
+    canvas.save(tmp_path / "wide.png")
+    [row] = diagnose(pipeline.bundle, tmp_path / "wide.png", tmp_path / "out", **RUN)
+    overlay = Image.open(row["overlay"])
+    assert overlay.size == (90, 70) and overlay.mode == "RGB"
+    for lesion in ("ma", "he", "cws"):
+        mask = np.asarray(
+            Image.open(tmp_path / "out" / "segmentation" / "masks" / lesion / "wide.png")
+        )
+        assert mask.shape == (70, 90) and row[f"pixels_{lesion}"] == np.count_nonzero(mask)
+    [row] = diagnose(
+        pipeline.bundle, tmp_path / "wide.png", tmp_path / "out", overlay_size=45, **RUN
+    )
+    assert Image.open(row["overlay"]).size == (45, 35)
+
+
+def test_a_single_file_scores_like_its_pipeline_row(pipeline, tmp_path):
+    [row] = diagnose(pipeline.bundle, [_first_image(pipeline)], tmp_path / "out", **RUN)
+    expected = pipeline.diagnoser.score(pipeline.features)[pipeline.ids.index(row["id"])]
+    # One image per batch instead of four: the same to float32 rounding.
+    assert row["score"] == pytest.approx(expected, rel=1e-4, abs=1e-6)
+
+
+def test_a_bundle_without_segmenter_diagnoses_whole_images(pipeline, tmp_path):
+    rows = diagnose(pipeline.plain_bundle, [pipeline.data], tmp_path / "out", **RUN)
+    scores = np.array([row["score"] for row in rows])
+    assert np.array_equal(scores, pipeline.plain_diagnoser.score(pipeline.plain_features))
+    assert all(row["overlay"] is None and "area_ma" not in row for row in rows)
+    assert not (tmp_path / "out" / "segmentation").exists()
+    document = json.loads((tmp_path / "out" / "diagnoses.json").read_text())
+    assert document["segmenter"] is False and document["lesions"] == []
+
+
+@pytest.mark.parametrize("which", ["bundle", "plain_bundle"])
+def test_corrupt_images_raise_or_are_skipped(pipeline, tmp_path, which):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    good = _first_image(pipeline)
+    (folder / good.name).write_bytes(good.read_bytes())
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    with pytest.raises(RuraError, match=r"broken\.png.*--on-error skip"):
+        diagnose(getattr(pipeline, which), [folder], tmp_path / "out", **RUN)
+    rows = diagnose(getattr(pipeline, which), [folder], tmp_path / "out", on_error="skip", **RUN)
+    assert [row["status"] for row in rows] == ["skipped", "ok"]
+    assert "broken.png" in rows[0]["problem"] and rows[0]["score"] is None
+    assert rows[1]["score"] is not None
+
+
+def test_out_must_not_hold_other_files_and_a_rerun_replaces_its_outputs(pipeline, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(RuraError, match="other than rura diagnose outputs"):
+        diagnose(pipeline.plain_bundle, [_first_image(pipeline)], out, **RUN)
+    (out / "notes.txt").unlink()
+    diagnose(pipeline.bundle, [pipeline.data], out, **RUN)
+    diagnose(pipeline.plain_bundle, [_first_image(pipeline)], out, **RUN)
+    assert not (out / "overlays").exists() and not (out / "segmentation").exists()
+    assert len(json.loads((out / "diagnoses.json").read_text())["rows"]) == 1
+
+
+def test_inputs_are_gathered_with_unique_ids_and_odd_ones_refused(tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / folder / "eye.png")
+    manifest = gather_inputs([tmp_path / "a", tmp_path / "b", tmp_path / "a" / "eye.png"])
+    assert list(manifest.table["id"]) == ["eye", "eye-2", "eye-3"]
+    assert list(manifest.table["path"]) == ["a/eye.png", "b/eye.png", "a/eye.png"]
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "empty").mkdir()
+    cases = {
+        tmp_path / "notes.txt": r"notes\.txt: not an image file",
+        tmp_path / "empty": r"empty: no images in this folder",
+        tmp_path / "absent.png": r"absent\.png: no such file or folder",
+    }
+    for spec, message in cases.items():
+        with pytest.raises(RuraError, match=message) as error:
+            gather_inputs([spec])
+        assert "\n" not in str(error.value)
+
+
+def test_not_a_bundle_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(RuraError, match="not a rura pipeline model"):
+        diagnose(tmp_path, [tmp_path], tmp_path / "out", **RUN)
+    assert not (tmp_path / "out").exists()
