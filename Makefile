@@ -29,7 +29,7 @@ demo: $(BASE_STAMP) $(DEMO_SETS)
 $(DEMO_DATA)/known/synth.json: | $(BASE_STAMP)
 	$(SYNTH) 0 --per-class 40 $(@D) --classes normal,hypertensive_retinopathy,glaucoma,amd,rvo
 $(DEMO_DATA)/lesions/synth.json: | $(BASE_STAMP)
-	$(SYNTH) 2 --per-class 20 $(@D) --classes moderate_dr,hypertensive_retinopathy,rvo
+	$(SYNTH) 2 --per-class 16 $(@D) --classes moderate_dr,hypertensive_retinopathy,rvo
 $(DEMO_DATA)/examples/synth.json: | $(BASE_STAMP)
 	$(SYNTH) 3 --per-class 8 $(@D) --classes mild_dr
 $(DEMO_DATA)/external/synth.json: | $(BASE_STAMP)

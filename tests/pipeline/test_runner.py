@@ -279,3 +279,14 @@ def test_center_adaptation_predicts_from_recentred_evaluation_features(pipeline_
     model = ZeroShotDiagnoser.load(run / "diagnosis/seed0/diagnoser")
     written = pd.read_csv(run / "diagnosis/seed0/predictions.csv")
     assert written["score"].to_numpy() == pytest.approx(model.score(shifted))
+
+
+def test_a_stage_whose_outputs_were_deleted_runs_again(shared_run):
+    import shutil
+
+    pipeline, _ = shared_run
+    shutil.rmtree(pipeline.run_dir / "results")
+    again = Pipeline.from_config(pipeline.run_dir.parent / "run.yaml", progress=False)
+    assert dict(again.plan())["evaluation"] == "run"
+    assert again.run().executed == ["evaluation"]
+    assert (pipeline.run_dir / "results/metrics.json").is_file()

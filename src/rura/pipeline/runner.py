@@ -105,7 +105,8 @@ class Pipeline:
                 if not self._enabled(stage):
                     state.finish(stage, "disabled", hash=stage_hash)
                     continue
-                if stage not in forced and state.is_done(stage, stage_hash):
+                cached = state.is_done(stage, stage_hash) and self._outputs_exist(stage)
+                if stage not in forced and cached:
                     result.skipped.append(stage)
                     self.log(f"{stage}: cached")
                     continue
@@ -153,11 +154,29 @@ class Pipeline:
             stage_hash = self.stage_hash(stage)
             if not self._enabled(stage):
                 rows.append((stage, "disabled"))
-            elif stage not in forced and state.is_done(stage, stage_hash):
+            elif (
+                stage not in forced
+                and state.is_done(stage, stage_hash)
+                and self._outputs_exist(stage)
+            ):
                 rows.append((stage, "cached"))
             else:
                 rows.append((stage, "run"))
         return rows
+
+    def _outputs_exist(self, stage: str) -> bool:
+        """False when a finished stage's outputs were deleted since (it then runs again)."""
+        outputs = {
+            "similarity": ["similarity/similarity.json"],
+            "segmentation": ["segmentation"],
+            "masks": ["masks/source/manifest.csv", "masks/evaluation/manifest.csv"],
+            "features": [f"features/seed{s}" for s in self.config.seeds],
+            "diagnosis": [f"diagnosis/seed{s}/predictions.csv" for s in self.config.seeds],
+            "evaluation": ["results/metrics.json"],
+            "model": ["model/pipeline.json"],
+            "report": ["report.html"],
+        }
+        return all((self.run_dir / path).exists() for path in outputs[stage])
 
     def _header(self) -> dict[str, Any]:
         from rura import __version__
