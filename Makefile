@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-EXAMPLE_PLUGINS := examples/rura-kcenters
+EXAMPLE_PLUGINS := examples/rura-kcenters examples/rura-cxr
 BASE_STAMP := $(VENV)/.installed-base
 TEST_STAMP := $(VENV)/.installed-test
 
