@@ -140,3 +140,15 @@ def test_example_configs_are_valid():
     for path in examples:
         raw = yaml.safe_load(path.read_text())
         PipelineConfig.model_validate(raw)
+
+
+def test_dataset_options_reach_the_reader(config_file):
+    from rura.pipeline import Pipeline
+
+    pipeline = Pipeline.from_config(
+        config_file, ["data.options={evaluation: {foo: 1}}"], progress=False
+    )
+    with pytest.raises(RuraError, match=r"data\.options\.evaluation: .*unexpected keyword.*'foo'"):
+        _ = pipeline.inputs.evaluation
+    with pytest.raises(RuraError, match=r"data\.options\.nowhere"):
+        load_config(config_file, ["data.options={nowhere: {split: test}}"])

@@ -52,6 +52,11 @@ class DataConfig(Section):
         description="Known-normal images for the reference mapping; default: the known set's "
         "normal images.",
     )
+    options: dict[Literal["known", "evaluation", "lesions", "reference"], dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Dataset reader options per set, e.g. {evaluation: {split: test, "
+        "on_missing: skip}} (see each dataset's page).",
+    )
 
 
 class SimilarityConfig(Section):

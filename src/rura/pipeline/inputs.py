@@ -30,10 +30,13 @@ class Inputs:
         from rura.data.spec import resolve_dataset
 
         spec = getattr(self.config.data, key)
+        options = self.config.data.options.get(key, {})
         try:
-            return resolve_dataset(dataset_spec(spec, self.base))
+            return resolve_dataset(dataset_spec(spec, self.base), **options)
         except RuraError as error:
             raise RuraError(f"data.{key}: {error}") from None
+        except TypeError as error:  # an option the reader does not take
+            raise RuraError(f"data.options.{key}: {error}") from None
 
     @cached_property
     def known(self) -> Manifest:
