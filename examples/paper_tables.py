@@ -13,6 +13,7 @@ Run after `make demo` (it reuses the demo's run directory and cached stages):
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -138,12 +139,19 @@ def table_6() -> None:
     shutil.copy(RUN / "ablation" / "ablation.md", OUT / "table6.md")
 
 
+def demote_titles(folder: Path) -> None:
+    """Tables' ``# title`` lines become bold text: the page that includes them has the headings."""
+    for path in folder.glob("*.md"):
+        path.write_text(re.sub(r"^# (.+)$", r"**\1**", path.read_text(), flags=re.MULTILINE))
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "table4.md").write_text(table_4())
     table_6()
     shutil.copy(RUN / "results" / "results.md", OUT / "results.md")
     (OUT / "table2.md").write_text(table_2())
+    demote_titles(OUT)
     print(f"wrote {OUT}")
 
 

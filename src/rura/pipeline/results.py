@@ -125,6 +125,7 @@ def write_results(pipeline: Pipeline, per_seed: list[dict[str, Any]]) -> dict[st
         "backbone": config.diagnosis.backbone,
         "clusterer": config.diagnosis.clusterer,
         "mapping": config.diagnosis.mapping,
+        "adapt": config.diagnosis.adapt,
         "focus": pipeline.focus,
         "oracle": False,
         "seeds": list(config.seeds),
@@ -158,7 +159,8 @@ def results_markdown(document: dict[str, Any]) -> str:
         "",
         f"Similar disease: `{document['most_similar']}`; backbone `{document['backbone']}`, "
         f"clusterer `{document['clusterer']}`, focus `{document['focus']}`, mapping "
-        f"`{document['mapping']}` (label-free); fit on {document['n_fit']} images, scored on "
+        f"`{document['mapping']}` (label-free), camera adaptation `{document['adapt']}`; fit on "
+        f"{document['n_fit']} images, scored on "
         f"{document['n_eval']}; seeds {', '.join(map(str, document['seeds']))} (mean ± std).",
         "",
     ]
