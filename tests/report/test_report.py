@@ -227,3 +227,25 @@ def test_not_a_run_directory_is_a_one_line_error(tmp_path):
 def test_out_must_be_html(run_dir):
     with pytest.raises(RuraError, match=r"\.html"):
         write_report(run_dir, out=run_dir / "report.md")
+
+
+def test_the_seed_draws_the_subsamples(run_dir, monkeypatch):
+    import rura.report.figures as figures
+    import rura.report.outcome as outcome
+
+    seeds = []
+    real = figures.plot_dendrogram
+
+    def spy(*args, seed=0, **kwargs):
+        seeds.append(seed)
+        return real(*args, seed=seed, **kwargs)
+
+    monkeypatch.setattr(figures, "plot_dendrogram", spy)
+    monkeypatch.setattr(outcome, "MAX_MAP_POINTS", 5)
+    write_report(run_dir, seed=3)
+    first = (run_dir / "report_files" / "feature_map.png").read_bytes()
+    write_report(run_dir, seed=3)
+    assert (run_dir / "report_files" / "feature_map.png").read_bytes() == first
+    write_report(run_dir, seed=4)
+    assert (run_dir / "report_files" / "feature_map.png").read_bytes() != first
+    assert seeds == [3, 3, 4]

@@ -13,11 +13,12 @@ def report_command(
     out: Path = typer.Option(
         None, "--out", "-o", help="The HTML file (default RUN_DIR/report.html); .md beside it."
     ),
+    seed: int = typer.Option(0, "--seed", help="Draws the subsample of runs too big to plot."),
 ) -> None:
     """Write report.html (images embedded, no external files) and report.md for a run."""
     from rura.report import write_report
 
-    html, markdown = write_report(run_dir, out=out)
+    html, markdown = write_report(run_dir, out=out, seed=seed)
     Console(stderr=True, highlight=False).print(f"markdown: {markdown}")
     typer.echo(f"report: {html}")
 

@@ -527,7 +527,7 @@ class Pipeline:
         from rura.report import write_report
 
         self._state.set(status="complete", most_similar=self.most_similar(), finished=now())
-        write_report(self.run_dir)
+        write_report(self.run_dir, seed=self.config.seeds[0])
 
 
 def _device(value: str) -> str | None:

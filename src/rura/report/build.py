@@ -25,11 +25,14 @@ SECTIONS: list[tuple[str, str, Callable[[Context, Section], None]]] = [
 ]
 
 
-def write_report(run_dir: str | Path, *, out: Path | None = None) -> tuple[Path, Path]:
+def write_report(
+    run_dir: str | Path, *, out: Path | None = None, seed: int = 0
+) -> tuple[Path, Path]:
     """Write ``report.html`` (self-contained) and ``report.md`` for a ``rura run`` directory.
 
     ``out`` is the HTML file (default ``RUN_DIR/report.html``); the Markdown file sits beside it
-    with the suffix ``.md`` and the figures in ``<stem>_files/``. Returns ``(html, md)``.
+    with the suffix ``.md`` and the figures in ``<stem>_files/``. ``seed`` draws the subsamples
+    of runs too large to plot whole. Returns ``(html, md)``.
     """
     run = Run.open(run_dir)
     html_path = Path(out) if out is not None else run.directory / "report.html"
@@ -38,7 +41,7 @@ def write_report(run_dir: str | Path, *, out: Path | None = None) -> tuple[Path,
     md_path = html_path.with_suffix(".md")
     files = html_path.with_name(f"{html_path.stem}_files")
     files.mkdir(parents=True, exist_ok=True)
-    context = Context(run, files)
+    context = Context(run, files, seed=seed)
     document = build_document(context)
     for stale in files.glob("*.png"):
         if stale not in context.written:

@@ -47,7 +47,8 @@ def feature_map(context: Context, section: Section) -> None:
         return
     sampled = len(keep) > MAX_MAP_POINTS
     if sampled:
-        keep = sorted(np.random.default_rng(0).choice(keep, MAX_MAP_POINTS, replace=False))
+        rng = np.random.default_rng(context.seed)
+        keep = sorted(rng.choice(keep, MAX_MAP_POINTS, replace=False))
     rows = [by_id[ids[i]] for i in keep]
     clusters = np.array([integer(row["cluster"]) for row in rows])
     truth = np.array([integer(row.get("truth")) for row in rows], dtype=object)
@@ -110,7 +111,9 @@ def dendrogram(context: Context, section: Section) -> None:
         section.blocks.append(Note("No features of the fit set to draw a dendrogram from."))
         return
     features, labels = best
-    path, shown = plot_dendrogram(features, np.array(labels), context.figure("dendrogram.png"))
+    path, shown = plot_dendrogram(
+        features, np.array(labels), context.figure("dendrogram.png"), seed=context.seed
+    )
     sample = f" (a fixed-seed sample of {len(labels)})" if len(labels) > DENDROGRAM_LEAVES else ""
     caption = f"Ward linkage of {shown} fit images{sample}; leaves named and coloured by cluster"
     section.blocks.append(Images([(path, caption)]))

@@ -24,6 +24,7 @@ class Context:
     run: Run
     files: Path
     written: set[Path] = field(default_factory=set)
+    seed: int = 0  # draws the subsamples of large feature maps and dendrograms
 
     def figure(self, name: str) -> Path:
         path = self.files / name
