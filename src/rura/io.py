@@ -50,3 +50,22 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def replace_folder(staging: str | Path, out: str | Path) -> None:
+    """Rename a finished ``staging`` folder to ``out``; an earlier ``out`` is removed only after
+    the new one is in place (and is put back if the rename fails)."""
+    import shutil
+    import uuid
+
+    staging, out = Path(staging), Path(out)
+    old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+    if out.exists():
+        out.rename(old)
+    try:
+        staging.rename(out)
+    except BaseException:
+        if old.exists():
+            old.rename(out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

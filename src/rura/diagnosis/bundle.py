@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rura.errors import RuraError
-from rura.io import atomic_path, write_text
+from rura.io import atomic_path, replace_folder, write_text
 
 if TYPE_CHECKING:
     from rura.diagnosis.diagnoser import ZeroShotDiagnoser
@@ -145,7 +144,7 @@ def save_bundle(
             "backbone_weights": BACKBONE_WEIGHTS,
         }
         write_text(staging / PIPELINE, json.dumps(config, indent=2))
-        _replace(staging, out)
+        replace_folder(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -298,17 +297,3 @@ def _copy_segmenter(source: Path, target: Path) -> None:
     target.mkdir(parents=True)
     for name in (CONFIG, WEIGHTS):
         shutil.copy2(source / name, target / name)
-
-
-def _replace(staging: Path, out: Path) -> None:
-    """Move the finished bundle into place; an earlier one at ``out`` goes only afterwards."""
-    old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-    if out.exists():
-        out.rename(old)
-    try:
-        staging.rename(out)
-    except BaseException:
-        if old.exists():
-            old.rename(out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

@@ -319,6 +319,10 @@ class Pipeline:
                 if csv.is_file():
                     sets[name] = Manifest.read_csv(csv)
             return sets
+        return self.input_sets()
+
+    def input_sets(self) -> dict[str, Any]:
+        """The fit (source) set, the blinded evaluation set and a separate reference set."""
         sets = {
             "source": self.inputs.fit_set(self.most_similar()),
             "evaluation": self.inputs.evaluation,
@@ -436,13 +440,7 @@ class Pipeline:
         runtime = self.config.runtime
         out = self.run_dir / "masks"
         shutil.rmtree(out, ignore_errors=True)
-        sets = {
-            "source": self.inputs.fit_set(self.most_similar()),
-            "evaluation": self.inputs.evaluation,
-        }
-        if self.inputs.separate_reference is not None:
-            sets["reference"] = self.inputs.separate_reference
-        for name, manifest in sets.items():
+        for name, manifest in self.input_sets().items():
             self.log(f"masks: predicting lesions on the {name} set ({len(manifest)} images)")
             predict_segmentation(
                 self.segmenter_dir(),  # type: ignore[arg-type]

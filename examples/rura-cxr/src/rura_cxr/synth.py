@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import uuid
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from rura.errors import RuraError
+from rura.io import replace_folder
 from rura_cxr.modality import CXR_LESIONS
 
 if TYPE_CHECKING:
@@ -352,7 +352,7 @@ def generate(
             "recipes": {name: RECIPES[name].summary for name in names},
         }
         (staging / "synth.json").write_text(json.dumps(info, indent=2) + "\n")
-        _replace(staging, out)
+        replace_folder(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -431,17 +431,3 @@ def _check_target(out: Path, overwrite: bool) -> None:
             f"{out} is not empty and not a SynthCXR dataset; "
             "choose another folder or pass --overwrite to replace it"
         )
-
-
-def _replace(staging: Path, out: Path) -> None:
-    """Move the finished dataset into place; an earlier folder at ``out`` goes only afterwards."""
-    old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-    if out.exists():
-        out.rename(old)
-    try:
-        staging.rename(out)
-    except BaseException:
-        if old.exists():
-            old.rename(out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

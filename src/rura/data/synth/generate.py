@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from rura.data.synth.camera import DOMAINS
 from rura.data.synth.recipes import CLASSES, describe, recipe, vocabulary
 from rura.data.synth.render import class_key, render
 from rura.errors import RuraError
+from rura.io import replace_folder
 from rura.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def generate(
         _write_manifest(records, staging)
         arguments = {"size": size, "per_class": per_class, "seed": seed, "domain": domain}
         _write_json(staging / "synth.json", arguments, names, codes, len(records))
-        _replace(staging, out)
+        replace_folder(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -138,20 +138,6 @@ def _check_target(out: Path, overwrite: bool) -> None:
             f"{out} is not empty and not a SynthFundus dataset; "
             "choose another folder or pass --overwrite to replace it"
         )
-
-
-def _replace(staging: Path, out: Path) -> None:
-    """Move the finished dataset into place; an earlier folder at ``out`` goes only afterwards."""
-    old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-    if out.exists():
-        out.rename(old)
-    try:
-        staging.rename(out)
-    except BaseException:
-        if old.exists():
-            old.rename(out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _run(tasks: list[_Task], workers: int, progress: bool) -> list[dict[str, Any]]:
