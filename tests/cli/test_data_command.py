@@ -2,10 +2,11 @@
 
 import json
 
+import pytest
 from PIL import Image
 
 from rura.data import Manifest
-from tests.conftest import run_rura
+from tests.conftest import REPO, run_rura
 
 
 def make_dataset(root):
@@ -74,3 +75,46 @@ def test_unknown_dataset_suggests_names(tmp_path):
 def test_malformed_option_is_a_usage_error(tmp_path):
     completed = run_rura("data", "inspect", "folder", str(tmp_path), "-o", "split")
     assert completed.returncode == 2 and "KEY=VALUE" in completed.stderr
+
+
+def test_inspect_says_how_masks_are_read(tmp_path):
+    make_dataset(tmp_path)
+    Image.new("L", (16, 16)).save(tmp_path / "masks" / "a.png")  # its image is 32x32
+    completed = run_rura("data", "inspect", "manifest", str(tmp_path))
+    assert completed.returncode == 0, completed.stderr
+    assert "ma: 1 of 4 images has a mask; the other 3 count as showing none" in completed.stdout
+    assert "a mask pixel is lesion where its value is above 0" in completed.stdout
+    assert "mask is 16x16 but its image is 32x32" in completed.stdout
+
+
+def test_inspect_masks_layout_with_mapping_options(tmp_path):
+    for name in ("a", "b"):
+        Image.new("RGB", (32, 32), (120, 40, 20)).save(tmp_path / f"{name}.jpg")
+    (tmp_path / "he").mkdir()
+    Image.new("L", (32, 32)).save(tmp_path / "he" / "b_HE.png")
+    completed = run_rura(
+        "data", "inspect", "masks", str(tmp_path), "--json",
+        "-o", "images=*.jpg", "-o", "masks.he=he/{stem}_HE.png", "-o", "mask_threshold=127",
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    assert report["images"] == 2 and report["lesions"] == {"he": 1}
+    assert report["mask_notes"] == [
+        "he: 1 of 2 images has a mask; the other 1 counts as showing none",
+        "a mask pixel is lesion where its value is above 127 "
+        "(column lesion_threshold, reader option mask_threshold)",
+    ]
+
+
+IDRID_20 = REPO.parent / "shared" / "data" / "idrid-20"
+
+
+@pytest.mark.skipif(not IDRID_20.is_dir(), reason=f"no {IDRID_20}")
+def test_inspect_idrid_20_as_it_is():
+    completed = run_rura("data", "inspect", "idrid", str(IDRID_20), "--quick")
+    assert completed.returncode == 0, completed.stderr
+    assert "idrid at" in completed.stdout and "20 images" in completed.stdout
+    assert "cws: 7 of 20 images have a mask; the other 13 count as showing none" in (
+        completed.stdout
+    )
+    assert "every file is present" in completed.stdout

@@ -69,3 +69,55 @@ def test_a_manifest_rooted_elsewhere_finds_its_files_again(tmp_path):
         csv
     )
     assert not (tmp_path / "out" / "manifest.root").exists()
+
+
+def _coverage_mask(path):
+    """A 6x4 mask downsampled by averaging: one pixel fully covered, two partly."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.zeros((4, 6), np.uint8)
+    pixels[1, 1], pixels[1, 2], pixels[2, 4] = 255, 40, 128
+    Image.fromarray(pixels).save(path)
+
+
+def test_lesion_threshold_column_round_trips_and_binarises_masks(tmp_path):
+    _coverage_mask(tmp_path / "m.png")
+    records = [
+        {"id": "a", "path": "a.png", "label": "", "lesion_threshold": 127, "mask_ma": "m.png"},
+        {"id": "b", "path": "b.png", "label": "", "lesion_threshold": 0, "mask_ma": "m.png"},
+        {"id": "c", "path": "c.png", "label": ""},
+    ]
+    manifest = Manifest.from_records(records, tmp_path)
+    again = Manifest.read_csv(manifest.to_csv(tmp_path / "manifest.csv"))
+    assert again.lesions == ["ma"]  # the threshold column is not a mask
+    assert [again.lesion_threshold(i) for i in range(3)] == [127, 0, 0]
+    assert again.subset(again.table["id"] == "a").lesion_threshold(0) == 127
+    box = (0, 0, 6, 4)
+    assert again.load_mask(0, "ma", box).sum() == 2  # above 127: the majority-covered pixels
+    assert again.load_mask(1, "ma", box).sum() == 3  # above 0: any coverage
+    assert not again.load_mask(2, "ma", box).any()  # no mask file: no lesion
+    assert again.load_mask(1, "ma", (-1, -1, 7, 7), size=16).shape == (16, 16)
+
+
+def test_load_mask_at_threshold_zero_matches_the_image_loader(tmp_path):
+    from rura.data.images import load_mask
+
+    _coverage_mask(tmp_path / "m.png")
+    manifest = Manifest.from_records(
+        [{"id": "a", "path": "a.png", "label": "", "mask_ma": "m.png"}], tmp_path
+    )
+    for box, size in [((0, 0, 6, 4), None), ((-1, -2, 7, 6), 5), ((1, 0, 5, 4), 9)]:
+        expected = load_mask(tmp_path / "m.png", box, size)
+        assert (manifest.load_mask(0, "ma", box, size) == expected).all()
+
+
+def test_bad_lesion_threshold_values_are_refused(tmp_path):
+    with pytest.raises(ManifestError, match=r"lesion_threshold values '255', 'x' are not whole"):
+        Manifest.from_records(
+            [
+                {"id": "a", "path": "a.png", "label": "", "lesion_threshold": "x"},
+                {"id": "b", "path": "b.png", "label": "", "lesion_threshold": 255},
+            ],
+            tmp_path,
+        )

@@ -111,7 +111,7 @@ def test_lesion_centred_patches_find_lesions_and_stay_aligned(tiny_synth):
         tiny_synth, LESIONS, size=64, patch=32, mean=(0, 0, 0), std=(1, 1, 1), lesion_p=1.0,
         augment=False, patches_per_image=1,
     )  # fmt: skip
-    with_lesions = [i for i in range(len(patches)) if patches._example(i)[2].size]
+    with_lesions = [i for i in range(len(patches)) if patches._example(i)[2]]
     assert with_lesions
     for index in with_lesions:
         image, target = patches[index]

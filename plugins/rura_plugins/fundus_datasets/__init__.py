@@ -1,4 +1,5 @@
-"""Readers for the published fundus dataset layouts (EyePACS, APTOS, MESSIDOR, IDRiD, ...).
+"""Readers for the published fundus dataset layouts (EyePACS, APTOS, MESSIDOR, IDRiD, ...), and
+``masks``, images with lesion mask folders in any layout.
 
 Each layout lives in its own module; the shared rules (DR grade labels, column matching, missing
 images) are in ``_common`` and ``_tables``. Nothing heavy is imported until a reader runs.
@@ -15,6 +16,7 @@ from .eyepacs import load_eyepacs
 from .generic_csv import load_csv
 from .idrid import load_idrid
 from .maples_dr import load_maples_dr
+from .mask_folders import load_masks
 from .messidor import load_messidor
 from .messidor2 import load_messidor2
 from .odir import load_odir
@@ -23,7 +25,7 @@ from .odir import load_odir
 @rura.hookimpl
 def register_datasets(register: Any) -> None:
     """Register ``csv``, ``eyepacs``, ``aptos``, ``messidor``, ``messidor2``, ``idrid``,
-    ``maples-dr`` and ``odir``."""
+    ``maples-dr``, ``odir`` and ``masks``."""
     register("csv", load_csv, summary="Any label CSV/.xls/.xlsx, columns named by options")
     register("eyepacs", load_eyepacs, summary="Kaggle EyePACS: trainLabels.csv + train/*.jpeg")
     register("aptos", load_aptos, summary="APTOS 2019: train.csv + train_images/*.png")
@@ -45,4 +47,9 @@ def register_datasets(register: Any) -> None:
         load_odir,
         summary="ODIR-5K: data.xlsx, one row per eye, labels from keywords",
         aliases=("odir-5k",),
+    )
+    register(
+        "masks",
+        load_masks,
+        summary="Any images + lesion mask folders: an images glob, a {stem} pattern per lesion",
     )

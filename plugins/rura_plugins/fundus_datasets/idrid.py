@@ -1,4 +1,9 @@
-"""The ``idrid`` layout: IDRiD's disease-grading part (B) or its lesion-segmentation part (A)."""
+"""The ``idrid`` layout: IDRiD's disease-grading part (B) or its lesion-segmentation part (A).
+
+Either part, and either set (training, testing), may be missing: a partial copy reads as it is.
+Masks may be the official ``.tif`` files or any other image format; a lesion whose file is missing
+for an image is absent from it (IDRiD ships a soft-exudate mask only where there are some).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import posixpath
 import warnings
 from pathlib import Path
 
-from rura.data.manifest import Manifest, ManifestError
+from rura.data.manifest import THRESHOLD_COLUMN, Manifest, ManifestError, check_threshold
 
 from ._common import Collector, dr_label, image_files, lesion_codes, parse_grades
 from ._tables import read_table
@@ -21,22 +26,60 @@ GRADING_FILES = {
 
 
 def load_idrid(
-    root: Path, *, part: str = "grading", split: str | None = None, on_missing: str = "error"
+    root: Path,
+    *,
+    part: str | None = None,
+    split: str | None = None,
+    mask_threshold: int | str = 0,
+    on_missing: str = "error",
 ) -> Manifest:
     """IDRiD, ``part="grading"`` (DR grades) or ``"segmentation"`` (lesion masks, no labels).
 
-    Both sets are read unless ``split`` is ``"train"`` or ``"test"``; ids are ``<split>/<image>``
-    because the training and testing sets reuse the same file names.
+    Without ``part``, the part on disk is read (grading where both are). Every set on disk is read
+    unless ``split`` is ``"train"`` or ``"test"``; ids are ``<split>/<image>`` because the
+    training and testing sets reuse the same file names. A mask pixel is lesion where its value
+    is above ``mask_threshold`` (0: any non-zero value; 127: downsampled masks' majority vote).
     """
     root = Path(root)
     if split is not None and split not in SET_FOLDERS:
         raise ManifestError(f"idrid: split must be 'train', 'test' or None, not {split!r}")
-    splits = [split] if split else list(SET_FOLDERS)
+    threshold = check_threshold(mask_threshold, "idrid")
+    part = part or _part_on_disk(root)
     if part == "grading":
-        return _grading(root, splits, on_missing)
+        return _grading(root, _splits(root, split, part), on_missing)
     if part == "segmentation":
-        return _segmentation(root, splits, on_missing)
+        return _segmentation(root, _splits(root, split, part), threshold, on_missing)
     raise ManifestError(f"idrid: part must be 'grading' or 'segmentation', not {part!r}")
+
+
+def _part_on_disk(root: Path) -> str:
+    """``grading`` where its folder exists (also when both parts do), else ``segmentation``."""
+    for part, folder in (("grading", GRADING), ("segmentation", SEGMENTATION)):
+        if (root / folder).is_dir():
+            return part
+    raise ManifestError(
+        f"{root}: neither {SEGMENTATION!r} nor {GRADING!r} is here; pass the folder that holds "
+        "IDRiD's unpacked parts"
+    )
+
+
+def _set_marker(root: Path, split: str, part: str) -> Path:
+    """The file or folder whose presence says that ``split`` of ``part`` is on disk."""
+    if part == "grading":
+        return root / GRADING / "2. Groundtruths" / GRADING_FILES[split]
+    return root / SEGMENTATION / "1. Original Images" / SET_FOLDERS[split]
+
+
+def _splits(root: Path, split: str | None, part: str) -> list[str]:
+    """``[split]`` when given, else the sets on disk; an error when there is none."""
+    if split is not None:
+        return [split]
+    found = [name for name in SET_FOLDERS if _set_marker(root, name, part).exists()]
+    if not found:
+        expected = " or ".join(str(_set_marker(root, name, part)) for name in SET_FOLDERS)
+        kind = "label file" if part == "grading" else "image folder"
+        raise ManifestError(f"{expected}: no such {kind}; unpack IDRiD's {part} part under {root}")
+    return found
 
 
 def _grading(root: Path, splits: list[str], on_missing: str) -> Manifest:
@@ -70,7 +113,7 @@ def _grading(root: Path, splits: list[str], on_missing: str) -> Manifest:
     return collector.manifest()
 
 
-def _segmentation(root: Path, splits: list[str], on_missing: str) -> Manifest:
+def _segmentation(root: Path, splits: list[str], threshold: int, on_missing: str) -> Manifest:
     collector = Collector(root, str(root / SEGMENTATION), on_missing)
     found: list[tuple[str, dict[str, dict[str, str]], dict[str, str]]] = []
     for split in splits:
@@ -101,6 +144,7 @@ def _segmentation(root: Path, splits: list[str], on_missing: str) -> Manifest:
                 "path": images.get(stem, f"{folder}/{stem}.jpg"),
                 "label": "",
                 "split": split,
+                THRESHOLD_COLUMN: threshold,
             }
             for name, code in codes.items():
                 record[f"mask_{code}"] = masks.get(name, {}).get(stem, "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -12,13 +13,22 @@ from rich.table import Table
 data_app = typer.Typer(help="Inspect datasets in their on-disk layouts.", no_args_is_help=True)
 
 
-def _parse_options(values: list[str]) -> dict[str, str]:
-    options = {}
+def _parse_options(values: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs as reader options; ``KEY.SUB=VALUE`` builds a mapping option
+    (``masks.ma=masks/MA/{stem}.tif``)."""
+    options: dict[str, Any] = {}
     for value in values:
         key, sep, item = value.partition("=")
         if not sep or not key:
             raise typer.BadParameter(f"{value!r}: expected KEY=VALUE, e.g. on_missing=skip")
-        options[key.strip().replace("-", "_")] = item
+        key, dot, sub = key.strip().partition(".")
+        key = key.replace("-", "_")
+        if not dot:
+            options[key] = item
+        elif not sub or not isinstance(options.setdefault(key, {}), dict):
+            raise typer.BadParameter(f"{value!r}: expected {key}.NAME=VALUE, set once")
+        else:
+            options[key][sub.strip()] = item
     return options
 
 
@@ -27,14 +37,18 @@ def inspect(
     name: str = typer.Argument(..., help="Dataset plugin, e.g. eyepacs, idrid, folder."),
     root: Path = typer.Argument(..., help="The dataset's root folder."),
     option: list[str] = typer.Option(
-        [], "--option", "-o", help="Dataset option KEY=VALUE (repeatable), e.g. split=test."
+        [],
+        "--option",
+        "-o",
+        help="Dataset option KEY=VALUE (repeatable), e.g. split=test; KEY.NAME=VALUE sets one "
+        "entry of a mapping option, e.g. masks.ma=masks/MA/{stem}.tif.",
     ),
     quick: bool = typer.Option(
         False, "--quick", help="Check that files exist, without decoding them."
     ),
     json_: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Counts per label, split and lesion, and the missing or unreadable files."""
+    """Counts per label, split and lesion, how masks are read, and the problem files."""
     from rura.api import load_dataset
     from rura.data.inspect import inspect_manifest
 
@@ -53,7 +67,9 @@ def inspect(
             for value, count in report[key].items():
                 table.add_row(value or "(none)", str(count))
             console.print(table)
-    problems = report["missing"] + report["unreadable"] + report["skipped"]
+    for note in report["mask_notes"]:
+        console.print(note, highlight=False, soft_wrap=True)
+    problems = report["missing"] + report["unreadable"] + report["mismatched"] + report["skipped"]
     if problems:
         table = Table(title=f"{len(problems)} problem files")
         table.add_column("file", overflow="fold")

@@ -24,6 +24,9 @@ def embed_command(
         [], "--lesions", help="Lesion codes whose masks the focus uses, e.g. ma,he,cws."
     ),
     image_size: int = typer.Option(0, "--size", help="Input size in px (0: the backbone's)."),
+    normalize: str = typer.Option(
+        "none", "--normalize", help="Fundus normalisation: none, or +-joined background, clahe, standardize."
+    ),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     workers: int = typer.Option(-1, "--workers", help="DataLoader workers (-1: up to 4)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, mps."),
@@ -49,6 +52,7 @@ def embed_command(
         device=device,
         seed=seed,
         on_error=on_error,
+        normalize=normalize,
     )
     console = Console(stderr=True)
     console.print(

@@ -43,6 +43,23 @@ def train(
     lesion_p: float = typer.Option(
         0.5, "--lesion-p", min=0.0, max=1.0, help="Share of patches centred on a lesion pixel."
     ),
+    patches_per_image: int = typer.Option(
+        4, "--patches-per-image", min=1, help="Training patches per image and epoch."
+    ),
+    normalize: str = typer.Option(
+        "background",
+        "--normalize",
+        help="Fundus normalisation: none, or '+'-joined background, clahe, standardize.",
+    ),
+    augment: str = typer.Option(
+        "camera", "--augment", help="basic, or camera (adds simulated camera changes)."
+    ),
+    fov_erode: float = typer.Option(
+        0.015, "--fov-erode", min=0.0, max=0.49, help="Keep lesions this share inside the rim."
+    ),
+    optic_disc: bool = typer.Option(
+        True, "--optic-disc/--no-optic-disc", help="Learn the disc (mask_od) and keep lesions out."
+    ),
     val_fraction: float = typer.Option(
         0.2, "--val-fraction", help="Validation share when the manifest has no val split."
     ),
@@ -64,6 +81,11 @@ def train(
         size=size,
         patch=patch,
         lesion_p=lesion_p,
+        patches_per_image=patches_per_image,
+        normalize=normalize,
+        augment=augment,
+        fov_erode=fov_erode,
+        context=("od",) if optic_disc else (),
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,

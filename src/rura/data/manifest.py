@@ -1,7 +1,8 @@
 """The manifest: one table type for every dataset (``id, path, label, grade, group, eye, split``).
 
 Paths are stored relative to the dataset root and may not escape it. Lesion masks, where a dataset
-has them, sit in extra columns named ``mask_<lesion code>`` (``mask_ma``, ``mask_he``, ...).
+has them, sit in extra columns named ``mask_<lesion code>`` (``mask_ma``, ``mask_he``, ...). An
+optional ``lesion_threshold`` column says which mask values are lesion (see :func:`read_mask`).
 """
 
 from __future__ import annotations
@@ -15,12 +16,17 @@ from rura.errors import RuraError
 from rura.io import atomic_path, write_text
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 MANIFEST_COLUMNS: tuple[str, ...] = ("id", "path", "label", "grade", "group", "eye", "split")
 MASK_PREFIX = "mask_"
 ROOT_SUFFIX = ".root"
 EYES = ("left", "right", "")
+#: The column holding each row's mask threshold: a mask pixel is lesion where its value is above
+#: it. Empty or absent means 0 (any non-zero pixel), right for binary masks.
+THRESHOLD_COLUMN = "lesion_threshold"
+MAX_THRESHOLD = 254
 
 
 class ManifestError(RuraError):
@@ -110,6 +116,34 @@ class Manifest:
         value = self.table[f"{MASK_PREFIX}{lesion}"].iat[index]
         return self.root / value if value else None
 
+    def lesion_threshold(self, index: int) -> int:
+        """Row ``index``'s mask threshold: its masks are lesion where a value is above it."""
+        if THRESHOLD_COLUMN not in self.table.columns:
+            return 0
+        return int(self.table[THRESHOLD_COLUMN].iat[index] or 0)
+
+    def load_mask(
+        self, index: int, lesion: str, box: tuple[int, int, int, int], size: int | None = None
+    ) -> np.ndarray:
+        """Row ``index``'s ``lesion`` mask as bools, binarised by the row's
+        :meth:`lesion_threshold`, then cropped with ``box`` (source pixels, as
+        :func:`rura.data.images.load_image` returns it) and resized to ``size`` (nearest).
+
+        A row without a mask file for ``lesion`` shows none of it: the mask is all False.
+        """
+        import numpy as np
+        from PIL import Image
+
+        path = self.mask_path(index, lesion)
+        if path is None:
+            width, height = box[2] - box[0], box[3] - box[1]
+            return np.zeros((size, size) if size else (height, width), bool)
+        binary = read_mask(path, threshold=self.lesion_threshold(index))
+        image = Image.fromarray(binary.astype(np.uint8) * 255).crop(box)  # pads with zeros
+        if size is not None and image.size != (size, size):
+            image = image.resize((size, size), Image.Resampling.NEAREST, reducing_gap=None)
+        return np.asarray(image) > 127
+
     def subset(self, mask: Any) -> Manifest:
         """The rows selected by a boolean mask (or a pandas query result)."""
         return Manifest(self.table[mask].reset_index(drop=True), self.root, source=self.source)
@@ -132,6 +166,13 @@ class Manifest:
                 if not value:
                     raise ManifestError(f"{self.source}: a row has an empty path")
                 self._check_inside_root(value)
+        if THRESHOLD_COLUMN in table.columns:
+            bad = sorted({v for v in table[THRESHOLD_COLUMN] if not _is_threshold(v)})
+            if bad:
+                raise ManifestError(
+                    f"{self.source}: {THRESHOLD_COLUMN} values {_preview(bad)} are not whole "
+                    f"numbers from 0 to {MAX_THRESHOLD}; use 0 for binary masks"
+                )
         bad_eyes = sorted(set(table["eye"]) - set(EYES))
         if bad_eyes:
             raise ManifestError(
@@ -145,6 +186,52 @@ class Manifest:
                 f"{self.source}: path {value!r} escapes the dataset root {self.root}; "
                 "paths must stay inside the root"
             )
+
+
+def check_threshold(value: int | str, source: str) -> int:
+    """A mask threshold option as an int from 0 to 254 (CLI text accepted); else ManifestError."""
+    text = str(value).strip()
+    if not _is_threshold(text) or not text:
+        raise ManifestError(
+            f"{source}: mask_threshold must be a whole number from 0 to {MAX_THRESHOLD}, not "
+            f"{value!r}; 0 counts any non-zero mask pixel as lesion, 127 takes a majority vote"
+        )
+    return int(text)
+
+
+def read_mask(path: str | Path, *, threshold: int = 0) -> np.ndarray:
+    """The mask at ``path``, full size, as bools: True where its value is above ``threshold``.
+
+    Colour masks take the brightest channel (IDRiD's red TIFFs); 1-bit and palette masks are read
+    as 0/255 colours first. Masks downsampled by averaging hold coverage fractions (0-255):
+    ``threshold=0`` keeps every partly covered pixel (the smallest microaneurysms), ``127`` keeps
+    the pixels more than half covered. A file PIL cannot read is an ImageLoadError naming it.
+    """
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from rura.data.images import ImageLoadError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as handle:
+            handle.load()
+            if handle.mode in ("1", "P", "PA", "LA", "La", "RGBA", "RGBa", "CMYK", "YCbCr"):
+                handle = handle.convert("RGB")
+            array = np.asarray(handle)
+    except FileNotFoundError:
+        raise ImageLoadError(f"{path}: no such mask file; fix the mask path") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ImageLoadError(
+            f"{path}: not a mask PIL can read ({error}); replace or remove it"
+        ) from None
+    if array.ndim == 3:
+        array = array[..., :3].max(axis=2)
+    return array > threshold
+
+
+def _is_threshold(value: str) -> bool:
+    return value == "" or (value.isdigit() and int(value) <= MAX_THRESHOLD)
 
 
 def _columns_of(rows: list[Mapping[str, Any]]) -> list[str]:

@@ -52,6 +52,7 @@ class PipelineBundle:
     rura_version: str = ""
     backbone_weights: Path = Path(BACKBONE_WEIGHTS)
     segmenter: Path | None = None
+    normalize: str = "none"
     diagnoser: Path = Path(DIAGNOSER)
 
     def load_diagnoser(self) -> ZeroShotDiagnoser:
@@ -89,6 +90,7 @@ def save_bundle(
     focus: str = "none",
     lesions: tuple[str, ...] | list[str] = (),
     min_lesion_pixels: int = 1,
+    normalize: str = "none",
     segmenter_dir: str | Path | None = None,
     threshold: float | None = None,
     modality: str = "fundus",
@@ -138,6 +140,7 @@ def save_bundle(
             "focus": focus,
             "lesions": list(lesions),
             "min_lesion_pixels": int(min_lesion_pixels),
+            "normalize": normalize,
             "segmenter": None if segmenter_dir is None else SEGMENTER,
             "threshold": None if threshold is None else float(threshold),
             "diagnoser": DIAGNOSER,
@@ -187,6 +190,7 @@ def load_bundle(path: str | Path) -> PipelineBundle:
         lesions=tuple(config["lesions"]),
         image_size=config.get("image_size"),
         min_lesion_pixels=int(config.get("min_lesion_pixels", 1)),
+        normalize=str(config.get("normalize", "none")),
         threshold=config.get("threshold"),
         modality=str(config.get("modality", "fundus")),
         similar_disease=config.get("similar_disease"),
@@ -291,9 +295,12 @@ def _removed_head(backbone: str, state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _copy_segmenter(source: Path, target: Path) -> None:
-    """The segmenter's weights and config (not its training checkpoint)."""
+    """The segmenter's weights, config and training-data attribution (not its checkpoint)."""
     from rura.segmentation.store import CONFIG, WEIGHTS
+    from rura.segmentation.train import ATTRIBUTION
 
     target.mkdir(parents=True)
     for name in (CONFIG, WEIGHTS):
         shutil.copy2(source / name, target / name)
+    if (source / ATTRIBUTION).is_file():
+        shutil.copy2(source / ATTRIBUTION, target / ATTRIBUTION)

@@ -220,6 +220,7 @@ def _classify(
         lesions=bundle.lesions if bundle.segmenter is not None else (),
         image_size=bundle.image_size,
         min_lesion_pixels=bundle.min_lesion_pixels,
+        normalize=bundle.normalize,
         batch_size=batch_size,
         workers=workers,
         device=device,

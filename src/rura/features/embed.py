@@ -54,17 +54,20 @@ def embed(
     seed: int = 0,
     on_error: str = "raise",
     min_lesion_pixels: int = 1,
+    normalize: str = "none",
     progress: bool = True,
 ) -> FeatureStore:
     """Embed every image of ``manifest`` with ``backbone`` into ``out``.
 
     A rerun with the same inputs and settings returns the cached store at once; an interrupted
     run resumes from the last finished batch. ``focus`` other than ``none`` needs lesion masks in
-    the manifest (``mask_<lesion>`` columns) for ``lesions``.
+    the manifest (``mask_<lesion>`` columns) for ``lesions``. ``normalize`` is the fundus
+    normalisation (:mod:`rura.data.normalize`) applied before the focus.
     """
     import torch
 
     from rura.api import create_backbone
+    from rura.data.normalize import normalize_name
     from rura.features.loader import FocusedImages, collate
 
     out = Path(out)
@@ -82,6 +85,7 @@ def embed(
         "image_size": image_size,
         "min_lesion_pixels": min_lesion_pixels,
         "on_error": on_error,
+        "normalize": normalize_name(normalize),
     }
     digest = config_hash(config)
     previous = _existing(out)
@@ -107,6 +111,7 @@ def embed(
         focus=focus,
         lesions=lesions,
         min_lesion_pixels=min_lesion_pixels,
+        normalize=config["normalize"],
         start=start,
     )
     workers = min(4, os.cpu_count() or 1) if workers is None else workers

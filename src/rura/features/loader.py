@@ -10,6 +10,7 @@ import torch
 
 from rura.data.images import ImageLoadError, field_of_view_box, load_image, load_mask
 from rura.data.manifest import Manifest
+from rura.data.normalize import normalize_fundus
 from rura.features.focus import lesion_burden, render_focus
 
 
@@ -26,6 +27,7 @@ class FocusedImages(torch.utils.data.Dataset):
         focus: str = "none",
         lesions: tuple[str, ...] = (),
         min_lesion_pixels: int = 1,
+        normalize: str = "none",
         start: int = 0,
     ) -> None:
         self.manifest = manifest
@@ -35,6 +37,7 @@ class FocusedImages(torch.utils.data.Dataset):
         self.focus = focus
         self.lesions = lesions
         self.min_lesion_pixels = min_lesion_pixels
+        self.normalize = normalize
         self.start = start
 
     def __len__(self) -> int:
@@ -61,7 +64,8 @@ class FocusedImages(torch.utils.data.Dataset):
             fov[max(box[1], 0) : box[3], max(box[0], 0) : box[2]] = True
             fov &= image.pixels.max(axis=2) > 10
             burden = lesion_burden(masks, fov)
-        pixels = render_focus(image.pixels, masks, self.focus, min_pixels=self.min_lesion_pixels)
+        pixels = normalize_fundus(image.pixels, self.normalize)
+        pixels = render_focus(pixels, masks, self.focus, min_pixels=self.min_lesion_pixels)
         tensor = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
         tensor = tensor.float().div_(255.0).sub_(self.mean).div_(self.std)
         return {"index": index, "pixels": tensor, "error": "", "burden": burden}

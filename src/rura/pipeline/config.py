@@ -10,11 +10,21 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rura.errors import RuraError, UnknownPluginError
 
 FocusMode = Literal["none", "masked", "mask", "overlay", "crop"]
+
+
+def known_normalize(value: str) -> str:
+    """A normalisation's canonical name; an unknown step is a validation error."""
+    from rura.data.normalize import normalize_name
+
+    try:
+        return normalize_name(value)
+    except RuraError as error:
+        raise ValueError(str(error)) from None
 
 
 class Section(BaseModel):
@@ -108,6 +118,24 @@ class SegmentationConfig(Section):
     min_lesion_pixels: int = Field(
         1, ge=1, description="Drop predicted lesions smaller than this before focusing."
     )
+    normalize: str = Field(
+        "background",
+        description="Fundus normalisation the U-Net is trained and applied with: none, or a "
+        "'+'-joined list of background, clahe, standardize (docs/real-photos.md).",
+    )
+    augment: Literal["basic", "camera"] = Field(
+        "camera", description="Training augmentation; camera adds simulated camera changes."
+    )
+    fov_erode: float = Field(
+        0.015, ge=0, lt=0.5, description="Keep lesions this share of the side inside the rim."
+    )
+    optic_disc: bool = Field(
+        True,
+        description="Also learn the optic disc where the lesion set has disc masks (mask_od) "
+        "and keep lesions out of it.",
+    )
+
+    _normalize = field_validator("normalize")(lambda value: known_normalize(value))
 
 
 class DiagnosisConfig(Section):
@@ -132,11 +160,18 @@ class DiagnosisConfig(Section):
         description="Label-free camera adaptation: center moves the evaluation features' mean "
         "onto the fit set's before predicting (assumes a similar disease share in both).",
     )
+    normalize: str = Field(
+        "none",
+        description="Fundus normalisation of the backbone's input: none, or a '+'-joined list "
+        "of background, clahe, standardize (docs/real-photos.md).",
+    )
     fit_on: Literal["similar", "known"] = Field(
         "similar",
         description="Fit on the similar disease and normal images (RURA-Net), or on every "
         "known image (the ablation without similarity).",
     )
+
+    _normalize = field_validator("normalize")(lambda value: known_normalize(value))
 
 
 class EvaluationConfig(Section):

@@ -259,7 +259,7 @@ class Pipeline:
             if stage == "features":
                 own |= {
                     "diagnosis": config.diagnosis.model_dump(
-                        include={"backbone", "weights", "image_size"}
+                        include={"backbone", "weights", "image_size", "normalize"}
                     ),
                     "focus": self.focus,
                     "min_lesion_pixels": config.segmentation.min_lesion_pixels,
@@ -411,6 +411,10 @@ class Pipeline:
             batch_size=section.batch_size,
             lr=section.lr,
             seed=config.seeds[0],
+            normalize=section.normalize,
+            augment=section.augment,
+            fov_erode=section.fov_erode,
+            context=("od",) if section.optic_disc else (),
         )
         lesions = self.inputs.lesions
         train_segmenter(
@@ -482,6 +486,7 @@ class Pipeline:
                     seed=seed,
                     on_error=runtime.on_error,
                     min_lesion_pixels=config.segmentation.min_lesion_pixels,
+                    normalize=section.normalize,
                     progress=self.progress,
                 )
 
@@ -515,6 +520,7 @@ class Pipeline:
             focus=self.focus,
             lesions=config.segmentation.lesions if self.focus != "none" else (),
             min_lesion_pixels=config.segmentation.min_lesion_pixels,
+            normalize=config.diagnosis.normalize,
             segmenter_dir=self.segmenter_dir() if self.focus != "none" else None,
             threshold=config.segmentation.threshold,
             modality=config.modality,

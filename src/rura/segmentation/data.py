@@ -1,12 +1,15 @@
 """Training data for the segmenter: aligned images and lesion masks, lesion-centred patches.
 
 Images are loaded at ``size`` with :func:`rura.data.images.load_image` (field-of-view crop) and
-masks with ``load_mask(path, loaded.box, size)``, so both share one geometry. Each training sample
-is a ``patch``-px crop: with probability ``lesion_p`` centred on a random lesion pixel (so the
-rare small lesions are seen often), else anywhere; then flips, 90° rotations and brightness,
-contrast, saturation and per-channel colour jitter (the colour and illumination shift between
-cameras). A sample's randomness depends only on ``(seed, epoch, index)``: runs are repeatable
-and ``--resume`` continues exactly.
+masks with ``load_mask(path, loaded.box, size)``, so both share one geometry. Each epoch, every
+training image first goes through a simulated camera change (``augment="camera"``: exposure,
+gain, colour cast, vignetting, blur and noise, so dark, over-exposed and colour-cast photos are
+seen in training) and then the fundus normalisation the model is trained with
+(:mod:`rura.data.normalize`), exactly as prediction will normalise a real photo. Each training
+sample is then a ``patch``-px crop: with probability ``lesion_p`` centred on a random lesion pixel
+(so the rare small lesions are seen often), else anywhere; then flips, 90° rotations and a mild
+brightness, contrast, saturation and colour jitter. A sample's randomness depends only on
+``(seed, epoch, index)``: runs are repeatable and ``--resume`` continues exactly.
 """
 
 # ruff: noqa: TID253 -- imported only inside training and evaluation; torch is the point here.
@@ -17,8 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from rura.data.images import load_image, load_mask
+from rura.data.images import load_image
 from rura.data.manifest import Manifest
+from rura.data.normalize import field_of_view_mask, normalize_fundus
 from rura.errors import RuraError
 
 
@@ -37,14 +41,13 @@ def check_lesions(manifest: Manifest, lesions: list[str] | tuple[str, ...]) -> N
 def load_example(
     manifest: Manifest, index: int, lesions: tuple[str, ...], size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Row ``index`` as uint8 pixels ``(S, S, 3)`` and bool masks ``(L, S, S)``; a row without
-    a mask for a lesion counts as showing none of it."""
+    """Row ``index`` as uint8 pixels ``(S, S, 3)`` and bool masks ``(L, S, S)``, binarised by
+    the manifest's rule (``lesion_threshold``); a row without a mask for a lesion counts as
+    showing none of it."""
     image = load_image(manifest.image_path(index), size=size)
     masks = np.zeros((len(lesions), size, size), bool)
     for channel, lesion in enumerate(lesions):
-        path = manifest.mask_path(index, lesion)
-        if path is not None:
-            masks[channel] = load_mask(path, image.box, size)
+        masks[channel] = manifest.load_mask(index, lesion, image.box, size)
     return image.pixels, masks
 
 
@@ -76,7 +79,9 @@ def split_manifest(
 
 
 class LesionPatches(torch.utils.data.Dataset):
-    """``patches_per_image`` augmented patches per image and epoch, as normalised tensors."""
+    """``patches_per_image`` augmented patches per image and epoch, as normalised tensors.
+
+    The last ``context`` channels (the optic disc, say) are trained but never centred on."""
 
     def __init__(
         self,
@@ -90,29 +95,38 @@ class LesionPatches(torch.utils.data.Dataset):
         seed: int = 0,
         lesion_p: float = 0.5,
         patches_per_image: int = 4,
-        augment: bool = True,
+        augment: bool | str = "camera",
+        normalize: str = "none",
+        context: int = 0,
     ) -> None:
         self.manifest, self.lesions, self.size, self.patch = manifest, lesions, size, patch
         self.mean = np.asarray(mean, np.float32)[:, None, None]
         self.std = np.asarray(std, np.float32)[:, None, None]
-        self.seed, self.lesion_p, self.augment = seed, lesion_p, augment
+        self.seed, self.lesion_p = seed, lesion_p
+        self.augment = "camera" if augment is True else (augment or "")
+        self.normalize = normalize
         self.patches_per_image = patches_per_image
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.context = context
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray, list[np.ndarray]]] = {}
+        self._prepared: dict[int, tuple[int, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self.manifest) * self.patches_per_image
 
-    def _example(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _example(self, index: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """Pixels, masks and, per lesion channel (context channels excluded), its pixels."""
         if index not in self._cache:
             pixels, masks = load_example(self.manifest, index, self.lesions, self.size)
-            self._cache[index] = (pixels, masks, np.argwhere(masks.any(axis=0)))
+            centres = [np.argwhere(mask) for mask in masks[: len(self.lesions) - self.context]]
+            self._cache[index] = (pixels, masks, [c for c in centres if len(c)])
         return self._cache[index]
 
     def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor]:
         epoch, item = divmod(item, len(self))  # EpochSampler encodes the epoch in the index
         index = item // self.patches_per_image
         rng = np.random.default_rng([self.seed, epoch, item])
-        pixels, masks, lesion_pixels = self._example(index)
+        _, masks, lesion_pixels = self._example(index)
+        pixels = self._image(index, epoch)
         top, left = self._corner(rng, lesion_pixels)
         window = (slice(top, top + self.patch), slice(left, left + self.patch))
         image = pixels[window].astype(np.float32).transpose(2, 0, 1) / 255.0
@@ -124,10 +138,27 @@ class LesionPatches(torch.utils.data.Dataset):
             np.ascontiguousarray(target)
         )
 
-    def _corner(self, rng: np.random.Generator, lesion_pixels: np.ndarray) -> tuple[int, int]:
+    def _image(self, index: int, epoch: int) -> np.ndarray:
+        """Image ``index`` as the network sees it in ``epoch``: camera-shifted, normalised."""
+        cached = self._prepared.get(index)
+        key = epoch if self.augment == "camera" else -1
+        if cached is None or cached[0] != key:
+            pixels = self._example(index)[0]
+            fov = field_of_view_mask(pixels)
+            if self.augment == "camera":
+                rng = np.random.default_rng([self.seed, epoch, index, 7])
+                pixels = camera_shift(pixels, fov, rng)
+            cached = (key, normalize_fundus(pixels, self.normalize, fov=fov))
+            self._prepared[index] = cached
+        return cached[1]
+
+    def _corner(self, rng: np.random.Generator, lesion_pixels: list[np.ndarray]) -> tuple[int, int]:
+        """A patch's top-left corner: on a lesion of a channel chosen uniformly (so that rare,
+        tiny microaneurysms get as many patches as large exudates), or anywhere."""
         limit = self.size - self.patch
-        if len(lesion_pixels) and rng.random() < self.lesion_p:
-            cy, cx = lesion_pixels[rng.integers(len(lesion_pixels))]
+        if lesion_pixels and rng.random() < self.lesion_p:
+            channel = lesion_pixels[rng.integers(len(lesion_pixels))]
+            cy, cx = channel[rng.integers(len(channel))]
             top, left = cy - self.patch // 2, cx - self.patch // 2
         else:
             top, left = rng.integers(0, limit + 1, size=2)
@@ -172,6 +203,33 @@ def augment(
     return np.clip(image * gains, 0.0, 1.0), target
 
 
+def camera_shift(pixels: np.ndarray, fov: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``pixels`` as another camera, exposure and clinic might have taken them (uint8 RGB).
+
+    Exposure (gamma 0.5 to 2: over-exposed to dark), gain 0.6 to 1.4, a colour cast (per-channel
+    gains 0.75 to 1.25), vignetting (up to half the light lost at the rim), and sometimes defocus
+    blur and sensor noise; outside the field of view stays black.
+    """
+    import cv2
+
+    image = pixels.astype(np.float32) / 255.0
+    image = image ** np.float32(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
+    gains = rng.uniform(0.6, 1.4) * rng.uniform(0.75, 1.25, size=3)
+    image = image * gains.astype(np.float32)
+    height, width = fov.shape
+    ys, xs = np.ogrid[-1 : 1 : height * 1j, -1 : 1 : width * 1j]
+    cy, cx = rng.uniform(-0.3, 0.3, size=2)
+    radius = np.sqrt((ys - cy) ** 2 + (xs - cx) ** 2) / np.sqrt(2)
+    image = image * (1 - rng.uniform(0, 0.5) * radius**2).astype(np.float32)[..., None]
+    if rng.random() < 0.3:
+        sigma = rng.uniform(0.5, 1.5) * max(height, width) / 1024
+        image = cv2.GaussianBlur(image, (0, 0), sigma)
+    if rng.random() < 0.3:
+        image = image + rng.normal(0, rng.uniform(0.005, 0.03), image.shape).astype(np.float32)
+    image = np.where(fov[..., None], image, 0.0)
+    return (image.clip(0, 1) * 255).round().astype(np.uint8)
+
+
 class WholeImages(torch.utils.data.Dataset):
     """Whole images at ``size`` (normalised) with their masks, for validation and evaluation."""
 
@@ -183,15 +241,24 @@ class WholeImages(torch.utils.data.Dataset):
         size: int,
         mean: tuple[float, ...],
         std: tuple[float, ...],
+        normalize: str = "none",
     ) -> None:
         self.manifest, self.lesions, self.size = manifest, lesions, size
         self.mean = np.asarray(mean, np.float32)[:, None, None]
         self.std = np.asarray(std, np.float32)[:, None, None]
+        self.normalize = normalize
 
     def __len__(self) -> int:
         return len(self.manifest)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        """Normalised pixels, masks and the field of view (where predictions count)."""
         pixels, masks = load_example(self.manifest, index, self.lesions, self.size)
+        fov = field_of_view_mask(pixels)
+        pixels = normalize_fundus(pixels, self.normalize, fov=fov)
         image = (pixels.astype(np.float32).transpose(2, 0, 1) / 255.0 - self.mean) / self.std
-        return {"pixels": torch.from_numpy(image), "masks": torch.from_numpy(masks)}
+        return {
+            "pixels": torch.from_numpy(image),
+            "masks": torch.from_numpy(masks),
+            "fov": torch.from_numpy(fov),
+        }

@@ -59,14 +59,7 @@ def evaluate_segmenter(
     size = size or trained
     threshold = config.get("threshold", 0.5) if threshold is None else threshold
     device = resolve_device(device)
-    predictor = Predictor(
-        model,
-        mean=tuple(config["preprocessing"]["mean"]),
-        std=tuple(config["preprocessing"]["std"]),
-        tile=trained,
-        batch_size=batch_size,
-        device=device,
-    )
+    predictor = Predictor.from_config(model, config, batch_size=batch_size, device=device)
     confusion = Confusion(lesions)
     with ProgressBar(progress, len(manifest), "evaluating") as bar:
         for start in range(0, len(manifest), batch_size):

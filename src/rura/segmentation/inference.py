@@ -1,8 +1,14 @@
 """Lesion probabilities for whole images, batched, tiled when larger than the training size.
 
-Tiles overlap and are blended with a raised-cosine weight (highest at a tile's centre, where the
-network sees the most context), so seams do not show. Inputs whose side is not a multiple of 32
-are padded with black (the fundus background) and the padding is cut off again.
+Each image is first normalised as the model was trained (:mod:`rura.data.normalize`). Tiles
+overlap and are blended with a raised-cosine weight (highest at a tile's centre, where the network
+sees the most context), so seams do not show. Inputs whose side is not a multiple of 32 are padded
+with black (the fundus background) and the padding is cut off again.
+
+Then :func:`restrict_to_retina` keeps lesions where they can be: zero outside the field of view
+shrunk by ``fov_erode`` of the image side (the rim of a photo is where illumination fails and
+segmenters invent lesions), and zero inside the optic disc when the model also predicts it
+(a ``context`` channel ``od``): the disc's bright rim is the classic false exudate.
 """
 
 from __future__ import annotations
@@ -15,6 +21,35 @@ import numpy as np
 from rura.devices import autocast
 
 MULTIPLE = 32
+#: Default shrinkage of the field of view, as a fraction of the image side.
+FOV_ERODE = 0.015
+#: How far around the predicted optic disc lesions are suppressed, as a fraction of the side.
+OD_MARGIN = 0.01
+
+
+def restrict_to_retina(
+    probs: np.ndarray,
+    fov: np.ndarray,
+    *,
+    od: np.ndarray | None = None,
+    erode: float = FOV_ERODE,
+) -> np.ndarray:
+    """``(L, H, W)`` lesion probabilities zeroed outside the eroded field of view ``fov`` and,
+    when an optic-disc probability map ``od`` is given, inside the (slightly dilated) disc."""
+    import cv2
+
+    side = max(fov.shape)
+    keep = fov.astype(np.uint8)
+    if erode > 0:
+        radius = max(1, round(erode * side))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        keep = cv2.erode(keep, kernel)
+    if od is not None:
+        disc = (od > 0.5).astype(np.uint8)
+        radius = max(1, round(OD_MARGIN * side))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        keep &= 1 - cv2.dilate(disc, kernel)
+    return probs * keep.astype(probs.dtype)[None]
 
 
 def tile_starts(side: int, tile: int, overlap: float) -> list[int]:
@@ -35,7 +70,11 @@ def blend_weights(tile: int) -> np.ndarray:
 
 
 class Predictor:
-    """Sigmoid lesion probabilities from a segmenter for uint8 RGB images."""
+    """Sigmoid lesion probabilities from a segmenter for uint8 RGB images.
+
+    ``lesions`` is how many of the model's channels are lesions; a further channel ``od_channel``
+    (the optic disc) only suppresses lesions (see :func:`restrict_to_retina`).
+    """
 
     def __init__(
         self,
@@ -47,6 +86,10 @@ class Predictor:
         overlap: float = 0.25,
         batch_size: int = 8,
         device: str = "cpu",
+        normalize: str = "none",
+        fov_erode: float = 0.0,
+        lesions: int | None = None,
+        od_channel: int | None = None,
     ) -> None:
         import torch
 
@@ -55,15 +98,57 @@ class Predictor:
         self.mean = torch.tensor(mean, dtype=torch.float32, device=device)[:, None, None]
         self.std = torch.tensor(std, dtype=torch.float32, device=device)[:, None, None]
         self.tile, self.overlap, self.batch_size = tile, overlap, batch_size
+        self.normalize, self.fov_erode = normalize, fov_erode
+        self.lesions, self.od_channel = lesions, od_channel
+
+    @classmethod
+    def from_config(cls, model: Any, config: dict[str, Any], **options: Any) -> Predictor:
+        """A predictor fed as the saved model's ``config`` says it was trained."""
+        pre = config["preprocessing"]
+        lesions = list(config["lesions"])
+        context = list(config.get("context", []))
+        return cls(
+            model,
+            mean=tuple(pre["mean"]),
+            std=tuple(pre["std"]),
+            tile=int(pre["size"]),
+            normalize=pre.get("normalize", "none"),
+            fov_erode=float(pre.get("fov_erode", 0.0)),
+            lesions=len(lesions),
+            od_channel=len(lesions) + context.index("od") if "od" in context else None,
+            **options,
+        )
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        """``(B, S, S, 3)`` uint8 -> ``(B, L, S, S)`` float32 probabilities."""
+        """``(B, S, S, 3)`` uint8 -> ``(B, L, S, S)`` float32 lesion probabilities."""
+        from rura.data.normalize import field_of_view_mask, normalize_fundus, parse_normalize
+
+        restricts = self.fov_erode > 0 or self.od_channel is not None
+        fovs: list[np.ndarray | None] = [None] * len(images)
+        if restricts or parse_normalize(self.normalize):
+            fovs = [field_of_view_mask(image) for image in images]
+            images = np.stack(
+                [
+                    normalize_fundus(image, self.normalize, fov=fov)
+                    for image, fov in zip(images, fovs, strict=True)
+                ]
+            )
         side = images.shape[1]
         if self.tile is None or side <= self.tile:
-            return np.concatenate(
+            probs = np.concatenate(
                 [self._forward(chunk) for chunk in _chunks(images, self.batch_size)]
             )
-        return np.stack([self._tiled(image) for image in images])
+        else:
+            probs = np.stack([self._tiled(image) for image in images])
+        return np.stack([self.restrict(prob, fov) for prob, fov in zip(probs, fovs, strict=True)])
+
+    def restrict(self, probs: np.ndarray, fov: np.ndarray | None) -> np.ndarray:
+        """One image's lesion channels of ``probs``, kept to the retina (see module doc)."""
+        od = probs[self.od_channel] if self.od_channel is not None else None
+        lesions = probs[: self.lesions] if self.lesions is not None else probs
+        if fov is None or (self.fov_erode <= 0 and od is None):
+            return lesions
+        return restrict_to_retina(lesions, fov, od=od, erode=self.fov_erode)
 
     def _forward(self, images: np.ndarray) -> np.ndarray:
         """Whole images, padded up to a multiple of 32."""

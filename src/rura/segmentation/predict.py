@@ -83,14 +83,8 @@ def predict_segmentation(
     out = Path(out).resolve()
     _check_out(out)
     device = resolve_device(device)
-    predictor = Predictor(
-        model,
-        mean=tuple(config["preprocessing"]["mean"]),
-        std=tuple(config["preprocessing"]["std"]),
-        tile=trained,
-        overlap=overlap,
-        batch_size=batch_size,
-        device=device,
+    predictor = Predictor.from_config(
+        model, config, overlap=overlap, batch_size=batch_size, device=device
     )
     names = _file_names(manifest)
     base = Path(os.path.commonpath([manifest.root, out]))

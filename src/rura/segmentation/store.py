@@ -51,7 +51,7 @@ def build_model(config: dict[str, Any]) -> Any:
     return create_segmenter(
         config["architecture"],
         encoder=config["encoder"],
-        num_classes=len(config["lesions"]),
+        num_classes=len(config["lesions"]) + len(config.get("context", [])),
         weights="none",
     )
 

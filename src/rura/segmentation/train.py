@@ -14,10 +14,21 @@ from rura.data.manifest import Manifest
 from rura.errors import RuraError
 from rura.segmentation import store
 
+#: Training augmentations: ``basic`` (geometry and a mild colour jitter, the recipe before real
+#: photos were in the loop) and ``camera`` (``basic`` after a simulated change of camera).
+AUGMENTATIONS = ("basic", "camera")
+
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """What ``rura segment train`` takes (defaults are the paper's setting where it has one)."""
+    """What ``rura segment train`` takes.
+
+    The architecture, encoder and loss default to the paper's; the input recipe defaults to the
+    one measured on real photographs (``benchmarks/real_segment.py``, docs/real-photos.md):
+    illumination correction (``normalize="background"``), simulated camera changes in training
+    (``augment="camera"``), predictions kept inside the field of view (``fov_erode``) and out of
+    the optic disc (``context=("od",)``, used when the training set has disc masks).
+    """
 
     lesions: tuple[str, ...] = ("ma", "he", "cws")
     architecture: str = "unet"
@@ -37,7 +48,15 @@ class TrainSettings:
     seed: int = 0
     val_fraction: float = 0.2
     threshold: float = 0.5
+    normalize: str = "background"
+    augment: str = "camera"
+    fov_erode: float = 0.015
+    context: tuple[str, ...] = ("od",)
 
+
+#: Files that carry a dataset's licence and credits; the first found travels with the model.
+ATTRIBUTION_FILES = ("ATTRIBUTION.md", "ATTRIBUTION.txt", "LICENSE.txt", "LICENSE", "README.md")
+ATTRIBUTION = "ATTRIBUTION.md"
 
 #: Settings a resumed run may change (the others must match the checkpoint).
 RESUMABLE = ("epochs",)
@@ -61,6 +80,7 @@ def train_segmenter(
     import torch
 
     from rura.api import create_segmenter
+    from rura.data.normalize import normalize_name
     from rura.devices import resolve_device
     from rura.segmentation.data import EpochSampler, LesionPatches, WholeImages, split_manifest
     from rura.segmentation.data import check_lesions as _check_lesions
@@ -69,6 +89,11 @@ def train_segmenter(
     out = Path(out)
     _check_settings(settings, LOSSES)
     _check_lesions(manifest, settings.lesions)
+    normalize_name(settings.normalize)  # an unknown step is an error before any work
+    context = tuple(
+        c for c in settings.context if c in manifest.lesions and c not in settings.lesions
+    )
+    channels = (*settings.lesions, *context)
     train_rows, val_rows = split_manifest(
         manifest, val_fraction=settings.val_fraction, seed=settings.seed
     )
@@ -78,7 +103,7 @@ def train_segmenter(
     model = create_segmenter(
         settings.architecture,
         encoder=settings.encoder,
-        num_classes=len(settings.lesions),
+        num_classes=len(channels),
         weights=settings.weights,
     ).to(device)
     mean, std = tuple(model.preprocessing.mean), tuple(model.preprocessing.std)
@@ -94,7 +119,7 @@ def train_segmenter(
         start, history, best = state["epoch"], state["history"], state["best"]
     patches = LesionPatches(
         train_rows,
-        settings.lesions,
+        channels,
         size=settings.size,
         patch=settings.patch,
         mean=mean,
@@ -102,6 +127,9 @@ def train_segmenter(
         seed=settings.seed,
         lesion_p=settings.lesion_p,
         patches_per_image=settings.patches_per_image,
+        augment=settings.augment,
+        normalize=settings.normalize,
+        context=len(context),
     )
     sampler = EpochSampler(len(patches), settings.seed)
     workers = min(4, os.cpu_count() or 1) if workers is None else workers
@@ -114,8 +142,11 @@ def train_segmenter(
         drop_last=len(patches) > settings.batch_size,
         pin_memory=device == "cuda",
     )
-    validation = WholeImages(val_rows, settings.lesions, size=settings.size, mean=mean, std=std)
-    base = _config(settings, mean, std, manifest, len(train_rows), len(val_rows))
+    validation = WholeImages(
+        val_rows, channels, size=settings.size, mean=mean, std=std, normalize=settings.normalize
+    )
+    base = _config(settings, context, mean, std, manifest, len(train_rows), len(val_rows))
+    base["data"]["attribution"] = copy_attribution(manifest, out)
     steps = len(loader)
     with _bar(progress, steps * (settings.epochs - start)) as bar:
         for epoch in range(start, settings.epochs):
@@ -140,7 +171,7 @@ def train_segmenter(
                     loss=f"{total / count:.4f}",
                     dice=f"{best['score']:.3f}" if best["epoch"] is not None else "-",
                 )
-            val = validate(model, validation, loss_fn, settings, device)
+            val = validate(model, validation, loss_fn, settings, device, context)
             row = {
                 "epoch": epoch + 1,
                 "lr": lr,
@@ -181,28 +212,68 @@ def train_segmenter(
 
 
 def validate(
-    model: Any, images: Any, loss_fn: Any, settings: TrainSettings, device: str
+    model: Any,
+    images: Any,
+    loss_fn: Any,
+    settings: TrainSettings,
+    device: str,
+    context: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """Whole-image validation: mean loss, per-lesion Dice (micro) and their mean (the score)."""
+    """Whole-image validation: mean loss, per-lesion Dice (micro) and their mean (the score).
+
+    Lesions are kept to the retina as prediction keeps them (field of view, optic disc)."""
+    import numpy as np
     import torch
 
+    from rura.segmentation.inference import Predictor
     from rura.segmentation.metrics import Confusion
 
+    lesions = len(settings.lesions)
     confusion = Confusion(tuple(settings.lesions))
     loader = torch.utils.data.DataLoader(images, batch_size=max(1, settings.batch_size // 2))
+    restrict = Predictor(
+        model,
+        mean=(0.0,),
+        std=(1.0,),
+        fov_erode=settings.fov_erode,
+        lesions=lesions,
+        od_channel=lesions + context.index("od") if "od" in context else None,
+        device=device,
+    ).restrict
     model.eval()
     total = 0.0
     with torch.inference_mode():
         for batch in loader:
-            logits = model(batch["pixels"].to(device))
+            logits = model(batch["pixels"].to(device)).float()
             masks = batch["masks"].to(device)
             total += float(loss_fn(logits, masks.float())) * len(masks)
-            confusion.update(
-                (logits.sigmoid() > settings.threshold).cpu().numpy(), masks.cpu().numpy()
+            probs = logits.sigmoid().cpu().numpy()
+            kept = np.stack(
+                [restrict(p, fov) for p, fov in zip(probs, batch["fov"].numpy(), strict=True)]
             )
+            confusion.update(kept > settings.threshold, masks[:, :lesions].cpu().numpy())
     scores = confusion.scores()
     dice = {lesion: scores[lesion]["dice"] for lesion in settings.lesions}
     return {"loss": total / max(len(images), 1), "dice": dice, "score": scores["mean"]["dice"]}
+
+
+def copy_attribution(manifest: Manifest, out: Path) -> str | None:
+    """Copy the training data's attribution (e.g. IDRiD's CC BY 4.0 notice) into the model
+    folder as ``ATTRIBUTION.md``: a model trained on licensed data ships with its credits."""
+    from rura.io import write_text
+
+    for name in ATTRIBUTION_FILES:
+        source = Path(manifest.root) / name
+        if source.is_file():
+            text = source.read_text(errors="replace")
+            header = (
+                f"# Training data of this model\n\nThis model was trained on {manifest.source}; "
+                f"its terms follow ({name}).\n\n"
+            )
+            write_text(out / ATTRIBUTION, header + text)
+            return ATTRIBUTION
+    (out / ATTRIBUTION).unlink(missing_ok=True)
+    return None
 
 
 def _cosine_lr(lr: float, epoch: int, epochs: int) -> float:
@@ -221,6 +292,10 @@ def _check_settings(settings: TrainSettings, losses: tuple[str, ...]) -> None:
         raise RuraError(f"--patch {settings.patch} exceeds --size {settings.size}; lower --patch")
     if not 0 <= settings.val_fraction < 1:
         raise RuraError(f"--val-fraction {settings.val_fraction}: must be in [0, 1)")
+    if settings.augment not in AUGMENTATIONS:
+        raise RuraError(f"--augment {settings.augment!r}: choose one of {', '.join(AUGMENTATIONS)}")
+    if not 0 <= settings.fov_erode < 0.5:
+        raise RuraError(f"--fov-erode {settings.fov_erode}: must be in [0, 0.5)")
     if settings.epochs < 1:
         raise RuraError(f"--epochs {settings.epochs}: must be at least 1")
 
@@ -258,6 +333,7 @@ def _settings_dict(settings: TrainSettings) -> dict[str, Any]:
 
 def _config(
     settings: TrainSettings,
+    context: tuple[str, ...],
     mean: tuple[float, ...],
     std: tuple[float, ...],
     manifest: Manifest,
@@ -265,12 +341,20 @@ def _config(
     n_val: int,
 ) -> dict[str, Any]:
     from rura import __version__
+    from rura.data.normalize import normalize_name
 
     return {
         "architecture": settings.architecture,
         "encoder": settings.encoder,
         "lesions": list(settings.lesions),
-        "preprocessing": {"size": settings.size, "mean": list(mean), "std": list(std)},
+        "context": list(context),
+        "preprocessing": {
+            "size": settings.size,
+            "mean": list(mean),
+            "std": list(std),
+            "normalize": normalize_name(settings.normalize),
+            "fov_erode": settings.fov_erode,
+        },
         "threshold": settings.threshold,
         "training": _settings_dict(settings),
         "data": {"source": manifest.source, "train_images": n_train, "val_images": n_val},

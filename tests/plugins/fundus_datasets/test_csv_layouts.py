@@ -7,7 +7,7 @@ from rura.data import ManifestError
 from rura.testing import check_dataset
 from tests.plugins.fundus_datasets.trees import image, write_csv
 
-NAMES = ("csv", "eyepacs", "aptos", "messidor", "messidor2", "idrid", "maples-dr", "odir")
+NAMES = ("csv", "eyepacs", "aptos", "messidor", "messidor2", "idrid", "maples-dr", "odir", "masks")
 
 
 def test_every_layout_is_registered_by_the_plugin():

@@ -1,11 +1,16 @@
 """The ``idrid`` layout: disease grading and lesion segmentation."""
 
+import csv
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tifffile
 
 import rura
 from rura.data import ManifestError
+from rura.data.images import load_image
 from rura.testing import check_dataset
 from tests.plugins.fundus_datasets.test_csv_layouts import table
 from tests.plugins.fundus_datasets.trees import image, mask, write_csv
@@ -14,6 +19,10 @@ GRADING = "B. Disease Grading"
 SEGMENTATION = "A. Segmentation"
 # The real header: a trailing space after "edema", and empty trailing columns.
 HEADER = ["Image name", "Retinopathy grade", "Risk of macular edema ", "", ""]
+# The developer copy of IDRiD's segmentation part: 20 training images, PNG masks downsampled by
+# area averaging (values are coverage fractions 0-255), soft exudates in 7 images only.
+IDRID_20 = Path(__file__).resolve().parents[4] / "shared" / "data" / "idrid-20"
+needs_idrid_20 = pytest.mark.skipif(not IDRID_20.is_dir(), reason=f"no {IDRID_20}")
 
 
 def make_grading(root, splits=("train", "test")):
@@ -60,9 +69,15 @@ def test_idrid_grading_reads_both_sets(tmp_path):
 def test_idrid_split_option_and_missing_label_file(tmp_path):
     make_grading(tmp_path, splits=("train",))
     assert len(check_dataset("idrid", tmp_path, split="train")) == 2
+    assert set(rura.load_dataset("idrid", tmp_path).table["split"]) == {"train"}  # sets on disk
     with pytest.raises(
         ManifestError, match=r"b\. IDRiD_Disease Grading_Testing Labels\.csv: no such label file"
     ):
+        rura.load_dataset("idrid", tmp_path, split="test")
+
+
+def test_idrid_without_either_part_names_both_folders(tmp_path):
+    with pytest.raises(ManifestError, match=r"neither 'A\. Segmentation' nor 'B\. Disease"):
         rura.load_dataset("idrid", tmp_path)
 
 
@@ -99,7 +114,8 @@ def make_segmentation(root):
 
 def test_idrid_segmentation_masks(tmp_path):
     make_segmentation(tmp_path)
-    manifest = check_dataset("idrid", tmp_path, part="segmentation")
+    manifest = check_dataset("idrid", tmp_path)  # the part on disk
+    assert manifest.table.equals(rura.load_dataset("idrid", tmp_path, part="segmentation").table)
     assert sorted(manifest.lesions) == ["cws", "ex", "he", "ma", "od"]  # SE is a cotton-wool spot
     assert table(manifest, "id", "label", "split") == [
         ("train/IDRiD_01", "", "train"),
@@ -121,3 +137,50 @@ def test_idrid_segmentation_mask_without_image(tmp_path):
     assert len(manifest) == 2 and manifest.skipped[0][1] == "missing image"
     with pytest.raises(ManifestError, match="part must be"):
         rura.load_dataset("idrid", tmp_path, part="lesions")
+
+
+def test_idrid_reads_grading_where_both_parts_are_on_disk(tmp_path):
+    make_grading(tmp_path)
+    make_segmentation(tmp_path)
+    assert rura.load_dataset("idrid", tmp_path).lesions == []
+    assert len(rura.load_dataset("idrid", tmp_path, part="segmentation").lesions) == 5
+
+
+def test_idrid_segmentation_without_testing_set_reads_the_training_set(tmp_path):
+    make_segmentation(tmp_path)
+    for folder in ("1. Original Images", "2. All Segmentation Groundtruths"):
+        shutil.rmtree(tmp_path / SEGMENTATION / folder / "b. Testing Set")
+    assert set(check_dataset("idrid", tmp_path).table["split"]) == {"train"}
+    with pytest.raises(ManifestError, match=r"b\. Testing Set: no such folder"):
+        rura.load_dataset("idrid", tmp_path, split="test")
+
+
+def test_idrid_refuses_a_bad_mask_threshold(tmp_path):
+    make_segmentation(tmp_path)
+    with pytest.raises(ManifestError, match="mask_threshold must be a whole number from 0 to 254"):
+        rura.load_dataset("idrid", tmp_path, mask_threshold="half")
+
+
+@needs_idrid_20
+def test_idrid_20_reads_as_it_is():
+    manifest = check_dataset("idrid", IDRID_20)
+    assert len(manifest) == 20 and set(manifest.table["split"]) == {"train"}
+    assert sorted(manifest.lesions) == ["cws", "ex", "he", "ma", "od"]
+    for lesion in ("ma", "he", "ex", "od"):
+        assert (manifest.table[f"mask_{lesion}"] != "").all()
+    with_cws = manifest.table["id"][manifest.table["mask_cws"] != ""].str[-2:].tolist()
+    assert with_cws == ["03", "08", "13", "14", "17", "18", "19"]
+
+
+@needs_idrid_20
+def test_idrid_20_mask_threshold_binarises_coverage():
+    with (IDRID_20 / "manifest.csv").open(newline="") as handle:
+        expected = {row["image"]: int(row["MA_px_gt0"]) for row in csv.DictReader(handle)}
+    counts = {}
+    for threshold in (0, 127):
+        manifest = rura.load_dataset("idrid", IDRID_20, mask_threshold=threshold)
+        assert manifest.lesion_threshold(0) == threshold
+        width, height = load_image(manifest.image_path(0), crop_fov=False).source_size
+        counts[threshold] = int(manifest.load_mask(0, "ma", (0, 0, width, height)).sum())
+    assert counts[0] == expected["IDRiD_01"]  # > 0: every partly covered pixel
+    assert 0 < counts[127] < counts[0]  # majority vote: fewer, but the larger lesions stay

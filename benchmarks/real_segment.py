@@ -1,0 +1,201 @@
+"""Lesion segmentation on real photographs: the recipe before real photos were in the loop
+against the current one, trained and scored in one run on the real IDRiD photos of
+``../shared/data/idrid-20`` (CC BY 4.0, see its ATTRIBUTION.md).
+
+Each fold trains on 14 photos and tests on the other 6 (fold k tests photos 6k+1 .. 6k+6, cycling
+over the 20). Scores are computed in the *source* geometry (1024x680, masks ``> 0``: every
+microaneurysm counts), per lesion: Dice, IoU and the paper's two-class mIoU, summed over the
+held-out photos. Each recipe is also run on ``skimage.data.retina()`` (a healthy eye, CC0): the
+share of its field of view marked as lesion should be near zero, and its predicted lesion area
+should rank below every DR photo's (``area_auc``: the share of held-out DR photos whose predicted
+lesion area exceeds the healthy eye's).
+
+    python benchmarks/real_segment.py                       # before vs real, fold 0
+    python benchmarks/real_segment.py --folds 2 --epochs 20
+    python benchmarks/real_segment.py --recipes real --normalize none,background,clahe
+
+The last line is a JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from rura.data.images import load_image, load_mask
+from rura.data.normalize import field_of_view_mask
+from rura.data.spec import resolve_dataset
+from rura.segmentation.inference import Predictor
+from rura.segmentation.metrics import Confusion
+from rura.segmentation.predict import source_geometry
+from rura.segmentation.store import load_segmenter
+from rura.segmentation.train import TrainSettings, train_segmenter
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "idrid-20"
+LESIONS = ("ex", "he", "ma")
+FLOORS = {"ex": 0.60, "he": 0.45, "ma": 0.25, "mean": 0.45}
+COMMON = {
+    "lesions": LESIONS,
+    "architecture": "unet",
+    "encoder": "efficientnet_lite0",
+    "weights": "imagenet",
+    "val_fraction": 0.2,
+}
+#: The recipe of the lesion stage before this benchmark existed (issue 12's starting point).
+BEFORE = TrainSettings(
+    **COMMON,
+    size=384,
+    patch=256,
+    patches_per_image=4,
+    epochs=6,
+    batch_size=8,
+    normalize="none",
+    augment="basic",
+    fov_erode=0.0,
+    context=(),
+)
+#: The recipe for real photographs: native resolution, patches, camera augmentation, the
+#: normalisation, lesions kept to the retina and out of the optic disc.
+REAL = TrainSettings(
+    **COMMON,
+    size=1024,
+    patch=256,
+    patches_per_image=16,
+    lesion_p=0.7,
+    epochs=30,
+    batch_size=8,
+    normalize="background",
+    augment="camera",
+    fov_erode=0.015,
+    context=("od",),
+)
+
+
+def folds(n_images: int, count: int, test: int = 6) -> list[list[int]]:
+    """Test indices of each fold: consecutive blocks of ``test`` photos, cycling."""
+    return [[(k * test + i) % n_images for i in range(test)] for k in range(count)]
+
+
+def score(model_dir: Path, manifest, rows: list[int]) -> dict:
+    """Source-geometry scores of a saved model on ``rows`` of ``manifest``."""
+    model, config = load_segmenter(model_dir)
+    predictor = Predictor.from_config(model, config, batch_size=2)
+    size = int(config["preprocessing"]["size"])
+    confusion = Confusion(LESIONS)
+    areas = []
+    for index in rows:
+        image = load_image(manifest.image_path(index), size=size)
+        width, height = image.source_size
+        probs = predictor(image.pixels[None])[0]
+        predicted = np.stack(
+            [source_geometry(probs[c], image) > 0.5 for c in range(len(LESIONS))]
+        )
+        truth = np.zeros_like(predicted)
+        for c, lesion in enumerate(LESIONS):
+            path = manifest.mask_path(index, lesion)
+            if path is not None:
+                truth[c] = load_mask(path, (0, 0, width, height))
+        confusion.update(predicted, truth)
+        fov = field_of_view_mask(np.asarray(Image.open(manifest.image_path(index)).convert("RGB")))
+        areas.append(float(predicted.any(axis=0)[fov].mean()))
+    scores = confusion.scores()
+    return {
+        "scores": {k: {m: v[m] for m in ("dice", "iou", "miou")} for k, v in scores.items()},
+        "areas": areas,
+        "healthy": healthy_area(predictor, size),
+    }
+
+
+def healthy_area(predictor: Predictor, size: int) -> float:
+    """Share of the field of view of ``skimage.data.retina()`` marked as any lesion."""
+    from skimage import data
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "retina.png"
+        Image.fromarray(data.retina()).save(path)
+        image = load_image(path, size=size)
+        raw = np.asarray(Image.open(path).convert("RGB"))
+    probs = predictor(image.pixels[None])[0]
+    lesion = np.stack([source_geometry(p, image) > 0.5 for p in probs]).any(axis=0)
+    return float(lesion[field_of_view_mask(raw)].mean())
+
+
+def run_recipe(name: str, settings: TrainSettings, manifest, test_rows: list[int], work: Path):
+    """Train ``settings`` on every row but ``test_rows``, then score on ``test_rows``."""
+    train = manifest.subset(~manifest.table.index.isin(test_rows))
+    started = time.perf_counter()
+    config = train_segmenter(train, work / name, settings, progress=False)
+    seconds = time.perf_counter() - started
+    result = score(work / name, manifest, test_rows)
+    healthy = result["healthy"]
+    return {
+        "recipe": name,
+        "train_seconds": round(seconds, 1),
+        "best_epoch": config["best_epoch"],
+        **result,
+        "area_auc": float(np.mean([a > healthy for a in result["areas"]])),
+    }
+
+
+def print_table(results: list[dict]) -> None:
+    header = "| recipe | fold | " + " | ".join(f"{x} Dice" for x in LESIONS) + " | mean Dice | "
+    header += " | ".join(f"{x} IoU" for x in LESIONS) + " | mean mIoU | healthy FOV % | "
+    header += "area AUC | train s |"
+    print(header)
+    print("|" + " --- |" * (header.count("|") - 1))
+    for row in results:
+        s = row["scores"]
+        cells = [row["recipe"], str(row["fold"])]
+        cells += [f"{s[x]['dice']:.3f}" for x in LESIONS] + [f"{s['mean']['dice']:.3f}"]
+        cells += [f"{s[x]['iou']:.3f}" for x in LESIONS] + [f"{s['mean']['miou']:.3f}"]
+        cells += [f"{100 * row['healthy']:.3f}", f"{row['area_auc']:.2f}"]
+        cells += [f"{row['train_seconds']:.0f}"]
+        print("| " + " | ".join(cells) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--folds", type=int, default=1)
+    parser.add_argument("--recipes", default="before,real", help="before and/or real")
+    parser.add_argument("--epochs", type=int, default=REAL.epochs, help="epochs of 'real'")
+    parser.add_argument(
+        "--normalize", default=REAL.normalize, help="comma-separated normalisations for 'real'"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", type=Path, help="keep the trained models in this folder")
+    args = parser.parse_args()
+    manifest = resolve_dataset(f"idrid:{args.data}", part="segmentation", split="train")
+    recipes = {}
+    for name in args.recipes.split(","):
+        if name == "before":
+            recipes["before"] = replace(BEFORE, seed=args.seed)
+        else:
+            for normalize in args.normalize.split(","):
+                label = "real" if normalize == REAL.normalize else f"real[{normalize}]"
+                recipes[label] = replace(
+                    REAL, epochs=args.epochs, normalize=normalize, seed=args.seed
+                )
+    results = []
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(args.save) if args.save else Path(folder)
+        for fold, test_rows in enumerate(folds(len(manifest), args.folds)):
+            for name, settings in recipes.items():
+                row = run_recipe(name, settings, manifest, test_rows, work / f"fold{fold}")
+                row["fold"] = fold
+                results.append(row)
+                print(json.dumps({"recipe": name, "fold": fold, **row["scores"]["mean"]}))
+    print_table(results)
+    print("floors (held-out Dice):", ", ".join(f"{k} {v}" for k, v in FLOORS.items()))
+    print(json.dumps({"results": results}))
+
+
+if __name__ == "__main__":
+    main()
