@@ -13,6 +13,8 @@ import pytest
 from rura import plugins
 
 REPO = Path(__file__).resolve().parents[1]
+#: 20 real IDRiD photographs with lesion masks (CC BY 4.0), beside the repository as in CI.
+IDRID_20 = REPO.parent / "shared" / "data" / "idrid-20"
 
 # No network in tests: any attempt to reach a model hub fails at once instead of retrying.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -90,3 +92,11 @@ def pipeline_data(tmp_path_factory) -> Path:
     external = ["normal", "mild_dr"]
     generate(root / "external", per_class=6, seed=1, domain="external", classes=external, **common)
     return root
+
+
+@pytest.fixture(scope="session")
+def idrid_20() -> Path:
+    """The real IDRiD photos of ``../shared/data/idrid-20``; a missing copy fails, not skips."""
+    if not (IDRID_20 / "ATTRIBUTION.md").is_file():
+        pytest.fail(f"{IDRID_20}: missing; tests read the real photos from ../shared (CI has it)")
+    return IDRID_20

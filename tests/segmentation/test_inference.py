@@ -73,3 +73,38 @@ def test_tile_as_large_as_the_image_is_whole_image_prediction(side):
     whole = Predictor(Pointwise(), mean=MEAN, std=STD)(images)
     same = Predictor(Pointwise(), mean=MEAN, std=STD, tile=side)(images)
     np.testing.assert_array_equal(whole, same)
+
+
+def test_restrict_to_retina_clears_the_rim_the_outside_and_the_optic_disc():
+    from rura.segmentation.inference import restrict_to_retina
+
+    side = 100
+    ys, xs = np.mgrid[:side, :side]
+    fov = (ys - 50) ** 2 + (xs - 50) ** 2 < 45**2
+    od = (((ys - 50) ** 2 + (xs - 25) ** 2) < 8**2).astype(np.float32)
+    probs = np.ones((2, side, side), np.float32)
+    kept = restrict_to_retina(probs, fov, erode=0.05)
+    assert kept.shape == probs.shape and kept[:, 50, 50].tolist() == [1.0, 1.0]
+    assert not kept[:, ~fov].any() and not kept[:, 50, 93].any()  # outside, and 2 px off the rim
+    without_disc = restrict_to_retina(probs, fov, od=od, erode=0.0)
+    assert not without_disc[:, 50, 25].any() and not without_disc[:, 50, 33].any()  # disc + margin
+    assert without_disc[:, 50, 70].all()
+
+
+def test_predictor_from_config_normalises_and_returns_lesion_channels_only():
+    model = Pointwise()  # two channels: one lesion, then the optic disc as context
+    config = {
+        "lesions": ["ma"],
+        "context": ["od"],
+        "preprocessing": {
+            "size": 64, "mean": MEAN, "std": STD, "normalize": "background", "fov_erode": 0.02,
+        },
+    }  # fmt: skip
+    predictor = Predictor.from_config(model, config)
+    assert predictor.normalize == "background" and predictor.od_channel == 1
+    ys, xs = np.mgrid[:64, :64]
+    disc = ((ys - 32) ** 2 + (xs - 32) ** 2 < 28**2)[..., None]
+    images = np.where(disc, _images(64), 0).astype(np.uint8)
+    probs = predictor(images)
+    assert probs.shape == (2, 1, 64, 64)
+    assert not probs[:, :, 0, 0].any()  # outside the field of view: never a lesion

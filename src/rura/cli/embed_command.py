@@ -25,7 +25,9 @@ def embed_command(
     ),
     image_size: int = typer.Option(0, "--size", help="Input size in px (0: the backbone's)."),
     normalize: str = typer.Option(
-        "none", "--normalize", help="Fundus normalisation: none, or +-joined background, clahe, standardize."
+        "none",
+        "--normalize",
+        help="Fundus normalisation: none, or +-joined background, clahe, standardize.",
     ),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     workers: int = typer.Option(-1, "--workers", help="DataLoader workers (-1: up to 4)."),

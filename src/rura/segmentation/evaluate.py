@@ -46,7 +46,7 @@ def evaluate_segmenter(
     from rura.devices import resolve_device
     from rura.progress import ProgressBar
     from rura.segmentation.data import check_lesions, load_example
-    from rura.segmentation.inference import Predictor
+    from rura.segmentation.inference import Predictor, lesion_thresholds
     from rura.segmentation.metrics import Confusion
     from rura.segmentation.store import load_segmenter
 
@@ -57,7 +57,7 @@ def evaluate_segmenter(
         raise RuraError(f"{manifest.source}: no images to evaluate")
     trained = int(config["preprocessing"]["size"])
     size = size or trained
-    threshold = config.get("threshold", 0.5) if threshold is None else threshold
+    thresholds = lesion_thresholds(config, threshold)
     device = resolve_device(device)
     predictor = Predictor.from_config(model, config, batch_size=batch_size, device=device)
     confusion = Confusion(lesions)
@@ -66,7 +66,8 @@ def evaluate_segmenter(
             rows = range(start, min(start + batch_size, len(manifest)))
             examples = [load_example(manifest, i, lesions, size) for i in rows]
             probs = predictor(np.stack([pixels for pixels, _ in examples]))
-            confusion.update(probs > threshold, np.stack([masks for _, masks in examples]))
+            predicted = probs > thresholds[None, :, None, None]
+            confusion.update(predicted, np.stack([masks for _, masks in examples]))
             bar.advance(len(examples))
     scores = confusion.scores()
     report = {
@@ -74,7 +75,7 @@ def evaluate_segmenter(
         "data": manifest.source,
         "images": len(manifest),
         "size": size,
-        "threshold": threshold,
+        "thresholds": dict(zip(lesions, thresholds.tolist(), strict=True)),
         "lesions": {lesion: scores[lesion] for lesion in lesions},
         "mean": scores["mean"],
         "counts": confusion.counts(),

@@ -68,7 +68,7 @@ def predict_segmentation(
     """Predict every image of ``manifest`` into ``out``; returns the written manifest."""
     from rura.devices import resolve_device
     from rura.progress import ProgressBar
-    from rura.segmentation.inference import Predictor
+    from rura.segmentation.inference import Predictor, lesion_thresholds
     from rura.segmentation.store import load_segmenter
 
     if on_error not in ("raise", "skip"):
@@ -77,9 +77,7 @@ def predict_segmentation(
     lesions = tuple(config["lesions"])
     trained = int(config["preprocessing"]["size"])
     size = size or trained
-    threshold = float(config.get("threshold", 0.5) if threshold is None else threshold)
-    if not 0 < threshold < 1:
-        raise RuraError(f"--threshold {threshold}: must be between 0 and 1")
+    thresholds = lesion_thresholds(config, threshold)
     out = Path(out).resolve()
     _check_out(out)
     device = resolve_device(device)
@@ -109,7 +107,7 @@ def predict_segmentation(
                     probs = predictor(np.stack([image.pixels for image in loaded]))
                     for index, image, prob in zip(rows, loaded, probs, strict=True):
                         fractions = _write_image(
-                            work, names[index], image, prob, lesions, threshold
+                            work, names[index], image, prob, lesions, thresholds
                         )
                         burden.append({"id": manifest.table["id"].iat[index], **fractions})
                 bar.advance(min(batch_size, len(manifest) - start))
@@ -123,7 +121,7 @@ def predict_segmentation(
             "architecture": config["architecture"],
             "encoder": config["encoder"],
             "lesions": list(lesions),
-            "threshold": threshold,
+            "thresholds": dict(zip(lesions, thresholds.tolist(), strict=True)),
             "size": size,
             "tiled": size > trained,
             "overlap": overlap,
@@ -163,7 +161,7 @@ def _write_image(
     image: LoadedImage,
     prob: np.ndarray,
     lesions: tuple[str, ...],
-    threshold: float,
+    thresholds: np.ndarray,
 ) -> dict[str, float]:
     """Probability map, mask (source geometry) and overlay for one image; its lesion burden."""
     from PIL import Image
@@ -175,12 +173,12 @@ def _write_image(
         canvas = source_geometry(prob[channel], image)
         for folder, array in (
             ("probs", (canvas * 255).round().clip(0, 255)),
-            ("masks", (canvas > threshold) * 255),
+            ("masks", (canvas > thresholds[channel]) * 255),
         ):
             path = work / folder / lesion / f"{name}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(array.astype(np.uint8)).save(path)
-        masks[lesion] = prob[channel] > threshold
+        masks[lesion] = prob[channel] > thresholds[channel]
     overlay = _overlay(image.pixels, masks)
     (work / "overlays").mkdir(exist_ok=True)
     Image.fromarray(overlay).save(work / "overlays" / f"{name}.png")

@@ -27,7 +27,8 @@ class TrainSettings:
     one measured on real photographs (``benchmarks/real_segment.py``, docs/real-photos.md):
     illumination correction (``normalize="background"``), simulated camera changes in training
     (``augment="camera"``), predictions kept inside the field of view (``fov_erode``) and out of
-    the optic disc (``context=("od",)``, used when the training set has disc masks).
+    the optic disc (``context=("od",)``, used when the training set has disc masks), and one mask
+    threshold per lesion chosen on the validation images (``threshold=None``; a number fixes it).
     """
 
     lesions: tuple[str, ...] = ("ma", "he", "cws")
@@ -47,7 +48,7 @@ class TrainSettings:
     weight_decay: float = 1e-4
     seed: int = 0
     val_fraction: float = 0.2
-    threshold: float = 0.5
+    threshold: float | None = None
     normalize: str = "background"
     augment: str = "camera"
     fov_erode: float = 0.015
@@ -179,12 +180,13 @@ def train_segmenter(
                 "val_loss": val["loss"],
                 "score": val["score"],
                 "dice": val["dice"],
+                "thresholds": val["thresholds"],
                 "seconds": round(time.perf_counter() - started, 2),
             }
             history.append(row)
             improved = val["score"] > best["score"]
             if improved:
-                best = {"epoch": epoch + 1, "score": val["score"]}
+                best = {"epoch": epoch + 1, "score": val["score"], "thresholds": val["thresholds"]}
                 store.save_weights(model, out / store.WEIGHTS)
             config = {
                 **base,
@@ -192,6 +194,8 @@ def train_segmenter(
                 "best_epoch": best["epoch"],
                 "best_score": best["score"],
             }
+            if settings.threshold is None:
+                config["thresholds"] = best.get("thresholds") or {}
             store.save_config(out, config)
             store.save_checkpoint(
                 out,
@@ -225,11 +229,12 @@ def validate(
     import numpy as np
     import torch
 
-    from rura.segmentation.inference import Predictor
+    from rura.segmentation.inference import THRESHOLD_GRID, Predictor
     from rura.segmentation.metrics import Confusion
 
     lesions = len(settings.lesions)
-    confusion = Confusion(tuple(settings.lesions))
+    grid = THRESHOLD_GRID if settings.threshold is None else (settings.threshold,)
+    confusions = [Confusion(tuple(settings.lesions)) for _ in grid]
     loader = torch.utils.data.DataLoader(images, batch_size=max(1, settings.batch_size // 2))
     restrict = Predictor(
         model,
@@ -251,10 +256,20 @@ def validate(
             kept = np.stack(
                 [restrict(p, fov) for p, fov in zip(probs, batch["fov"].numpy(), strict=True)]
             )
-            confusion.update(kept > settings.threshold, masks[:, :lesions].cpu().numpy())
-    scores = confusion.scores()
-    dice = {lesion: scores[lesion]["dice"] for lesion in settings.lesions}
-    return {"loss": total / max(len(images), 1), "dice": dice, "score": scores["mean"]["dice"]}
+            truth = masks[:, :lesions].cpu().numpy()
+            for threshold, confusion in zip(grid, confusions, strict=True):
+                confusion.update(kept > threshold, truth)
+    dice, thresholds = {}, {}
+    for lesion in settings.lesions:
+        scores = [confusion.scores()[lesion]["dice"] for confusion in confusions]
+        best = int(np.argmax(scores))  # the lowest threshold among ties
+        dice[lesion], thresholds[lesion] = scores[best], grid[best]
+    return {
+        "loss": total / max(len(images), 1),
+        "dice": dice,
+        "thresholds": thresholds,
+        "score": float(np.mean(list(dice.values()))),
+    }
 
 
 def copy_attribution(manifest: Manifest, out: Path) -> str | None:
@@ -355,7 +370,7 @@ def _config(
             "normalize": normalize_name(settings.normalize),
             "fov_erode": settings.fov_erode,
         },
-        "threshold": settings.threshold,
+        "threshold": 0.5 if settings.threshold is None else settings.threshold,
         "training": _settings_dict(settings),
         "data": {"source": manifest.source, "train_images": n_train, "val_images": n_val},
         "rura_version": __version__,

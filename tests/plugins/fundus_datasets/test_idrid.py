@@ -2,7 +2,6 @@
 
 import csv
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,8 +20,6 @@ SEGMENTATION = "A. Segmentation"
 HEADER = ["Image name", "Retinopathy grade", "Risk of macular edema ", "", ""]
 # The developer copy of IDRiD's segmentation part: 20 training images, PNG masks downsampled by
 # area averaging (values are coverage fractions 0-255), soft exudates in 7 images only.
-IDRID_20 = Path(__file__).resolve().parents[4] / "shared" / "data" / "idrid-20"
-needs_idrid_20 = pytest.mark.skipif(not IDRID_20.is_dir(), reason=f"no {IDRID_20}")
 
 
 def make_grading(root, splits=("train", "test")):
@@ -161,9 +158,8 @@ def test_idrid_refuses_a_bad_mask_threshold(tmp_path):
         rura.load_dataset("idrid", tmp_path, mask_threshold="half")
 
 
-@needs_idrid_20
-def test_idrid_20_reads_as_it_is():
-    manifest = check_dataset("idrid", IDRID_20)
+def test_idrid_20_reads_as_it_is(idrid_20):
+    manifest = check_dataset("idrid", idrid_20)
     assert len(manifest) == 20 and set(manifest.table["split"]) == {"train"}
     assert sorted(manifest.lesions) == ["cws", "ex", "he", "ma", "od"]
     for lesion in ("ma", "he", "ex", "od"):
@@ -172,13 +168,12 @@ def test_idrid_20_reads_as_it_is():
     assert with_cws == ["03", "08", "13", "14", "17", "18", "19"]
 
 
-@needs_idrid_20
-def test_idrid_20_mask_threshold_binarises_coverage():
-    with (IDRID_20 / "manifest.csv").open(newline="") as handle:
+def test_idrid_20_mask_threshold_binarises_coverage(idrid_20):
+    with (idrid_20 / "manifest.csv").open(newline="") as handle:
         expected = {row["image"]: int(row["MA_px_gt0"]) for row in csv.DictReader(handle)}
     counts = {}
     for threshold in (0, 127):
-        manifest = rura.load_dataset("idrid", IDRID_20, mask_threshold=threshold)
+        manifest = rura.load_dataset("idrid", idrid_20, mask_threshold=threshold)
         assert manifest.lesion_threshold(0) == threshold
         width, height = load_image(manifest.image_path(0), crop_fov=False).source_size
         counts[threshold] = int(manifest.load_mask(0, "ma", (0, 0, width, height)).sum())

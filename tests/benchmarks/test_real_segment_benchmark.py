@@ -1,0 +1,26 @@
+"""``benchmarks/real_segment.py`` trains both recipes on the real photos and prints its JSON."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_real_segment_benchmark_runs_both_recipes(idrid_20):
+    completed = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "real_segment.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
+    )
+    lines = completed.stdout.strip().splitlines()
+    results = json.loads(lines[-1])["results"]
+    assert [row["recipe"] for row in results] == ["before", "real"]
+    for row in results:
+        assert set(row["scores"]) == {"ex", "he", "ma", "mean"}
+        assert 0 <= row["scores"]["mean"]["dice"] <= 1 and len(row["areas"]) == 6
+        assert len(row["healthy"]) == 8 and 0 <= row["area_auc_shifted"] <= 1
+    assert any(line.startswith("| before | 0 |") for line in lines)  # the Markdown table
