@@ -36,7 +36,7 @@ from rura.data.normalize import field_of_view_mask
 from rura.data.spec import resolve_dataset
 from rura.segmentation.inference import Predictor, lesion_thresholds
 from rura.segmentation.metrics import Confusion
-from rura.segmentation.predict import source_geometry
+from rura.segmentation.predict import overlay_lesions, source_geometry
 from rura.segmentation.store import load_segmenter
 from rura.segmentation.train import TrainSettings, train_segmenter
 
@@ -84,6 +84,33 @@ REAL = TrainSettings(
 def folds(n_images: int, count: int, test: int = 6) -> list[list[int]]:
     """Test indices of each fold: consecutive blocks of ``test`` photos, cycling."""
     return [[(k * test + i) % n_images for i in range(test)] for k in range(count)]
+
+
+def figure(model_dir: Path, manifest, rows: list[int], path: Path, side: int = 320) -> None:
+    """A PNG: per held-out photo, the photo, its annotation and the prediction (lesions tinted:
+    EX orange, HE blue, MA red), at ``side`` px each, on the field-of-view crop."""
+    model, config = load_segmenter(model_dir)
+    predictor = Predictor.from_config(model, config, batch_size=2)
+    size = int(config["preprocessing"]["size"])
+    thresholds = lesion_thresholds(config)
+    tiles = []
+    for index in rows:
+        image = load_image(manifest.image_path(index), size=size)
+        probs = predictor(image.pixels[None])[0]
+        predicted = {x: probs[c] > thresholds[c] for c, x in enumerate(LESIONS)}
+        truth = {x: manifest.load_mask(index, x, image.box, size) for x in LESIONS}
+        row = [
+            image.pixels,
+            overlay_lesions(image.pixels, truth),
+            overlay_lesions(image.pixels, predicted),
+        ]
+        tiles.append(np.concatenate([_small(t, side) for t in row], axis=1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(tiles, axis=0)).save(path, optimize=True)
+
+
+def _small(pixels: np.ndarray, side: int) -> np.ndarray:
+    return np.asarray(Image.fromarray(pixels).resize((side, side), Image.Resampling.LANCZOS))
 
 
 def score(model_dir: Path, manifest, rows: list[int]) -> dict:
@@ -199,6 +226,7 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", type=Path, help="keep the trained models in this folder")
+    parser.add_argument("--figure", type=Path, help="write held-out overlays of fold 0 (PNG)")
     parser.add_argument(
         "--quick", action="store_true", help="128 px, one short epoch (checks the script runs)"
     )
@@ -213,7 +241,7 @@ def main() -> None:
             for normalize in args.normalize.split(","):
                 label = "real" if normalize == REAL.normalize else f"real[{normalize}]"
                 recipes[label] = replace(
-                    REAL, epochs=args.epochs, normalize=normalize, seed=args.seed, **quick
+                    REAL, **{"epochs": args.epochs, **quick}, normalize=normalize, seed=args.seed
                 )
     results = []
     with tempfile.TemporaryDirectory() as folder:
@@ -222,6 +250,8 @@ def main() -> None:
             for name, settings in recipes.items():
                 row = run_recipe(name, settings, manifest, test_rows, work / f"fold{fold}")
                 row["fold"] = fold
+                if args.figure and fold == 0 and name == "real":
+                    figure(work / f"fold{fold}" / name, manifest, test_rows, args.figure)
                 results.append(row)
                 print(json.dumps({"recipe": name, "fold": fold, **row["scores"]["mean"]}))
     print_table(results)

@@ -35,16 +35,16 @@ def train(
         "imagenet", "--weights", "-w", help="Encoder weights: none, imagenet (online) or a file."
     ),
     loss: str = typer.Option("focal+dice", "--loss", help="focal, dice or focal+dice."),
-    size: int = typer.Option(512, "--size", help="Image side after the field-of-view crop, px."),
+    size: int = typer.Option(1024, "--size", help="Image side after the field-of-view crop, px."),
     patch: int = typer.Option(256, "--patch", help="Training patch side, px (<= --size)."),
     epochs: int = typer.Option(20, "--epochs", min=1),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     lr: float = typer.Option(1e-3, "--lr", help="AdamW learning rate (cosine decay)."),
     lesion_p: float = typer.Option(
-        0.5, "--lesion-p", min=0.0, max=1.0, help="Share of patches centred on a lesion pixel."
+        0.7, "--lesion-p", min=0.0, max=1.0, help="Share of patches centred on a lesion pixel."
     ),
     patches_per_image: int = typer.Option(
-        4, "--patches-per-image", min=1, help="Training patches per image and epoch."
+        16, "--patches-per-image", min=1, help="Training patches per image and epoch."
     ),
     normalize: str = typer.Option(
         "background",
@@ -110,7 +110,9 @@ def evaluate(
         [], "--option", help="Dataset option KEY=VALUE, e.g. part=segmentation."
     ),
     size: int = typer.Option(0, "--size", help="Input side, px (0: the training size)."),
-    threshold: float = typer.Option(-1.0, "--threshold", help="Mask threshold (-1: model's)."),
+    threshold: float = typer.Option(
+        -1.0, "--threshold", help="Mask threshold (-1: the model's, per lesion)."
+    ),
     batch_size: int = typer.Option(4, "--batch-size", min=1),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, mps."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write metrics.json and .csv."),
@@ -148,7 +150,9 @@ def predict(
     option: list[str] = typer.Option(
         [], "--option", help="Dataset option KEY=VALUE, e.g. part=segmentation."
     ),
-    threshold: float = typer.Option(-1.0, "--threshold", help="Mask threshold (-1: model's)."),
+    threshold: float = typer.Option(
+        -1.0, "--threshold", help="Mask threshold (-1: the model's, per lesion)."
+    ),
     size: int = typer.Option(
         0, "--size", help="Input side, px (0: training size; larger predicts in tiles)."
     ),

@@ -274,7 +274,7 @@ def _overlay_row(
     from PIL import Image
 
     from rura.data.images import MAX_PIXELS, _open_rgb
-    from rura.segmentation.predict import _overlay
+    from rura.segmentation.predict import overlay_lesions
 
     paths = {lesion: manifest.mask_path(index, lesion) for lesion in lesions}
     masks, counts, size = {}, {}, (0, 0)
@@ -292,7 +292,9 @@ def _overlay_row(
     target = out / "overlays" / f"{Path(str(mask_path)).stem}.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as temporary:
-        Image.fromarray(_overlay(pixels, masks)).save(temporary, format="PNG", compress_level=1)
+        Image.fromarray(overlay_lesions(pixels, masks)).save(
+            temporary, format="PNG", compress_level=1
+        )
     return {**counts, "overlay": str(target)}
 
 

@@ -107,13 +107,18 @@ class SegmentationConfig(Section):
     weights: str = Field("imagenet", description="Encoder weights: none or imagenet.")
     loss: Literal["focal", "dice", "focal+dice"] = Field("focal+dice", description="Loss.")
     epochs: int = Field(20, ge=1, description="Training epochs.")
-    size: int = Field(512, ge=32, description="Image size in px.")
+    size: int = Field(
+        1024, ge=32, description="Field-of-view side in px (1024: microaneurysms stay visible)."
+    )
     patch: int = Field(256, ge=32, description="Training patch size in px.")
-    patches_per_image: int = Field(4, ge=1, description="Patches per image per epoch.")
+    patches_per_image: int = Field(16, ge=1, description="Patches per image per epoch.")
+    lesion_p: float = Field(
+        0.7, ge=0, le=1, description="Share of patches centred on a lesion pixel."
+    )
     batch_size: int = Field(8, ge=1, description="Patches per batch.")
     lr: float = Field(1e-3, gt=0, description="AdamW learning rate.")
     threshold: float | None = Field(
-        None, gt=0, lt=1, description="Mask threshold (default: the model's, 0.5)."
+        None, gt=0, lt=1, description="Mask threshold for every lesion (default: the model's own)."
     )
     min_lesion_pixels: int = Field(
         1, ge=1, description="Drop predicted lesions smaller than this before focusing."

@@ -407,6 +407,7 @@ class Pipeline:
             size=section.size,
             patch=min(section.patch, section.size),
             patches_per_image=section.patches_per_image,
+            lesion_p=section.lesion_p,
             epochs=section.epochs,
             batch_size=section.batch_size,
             lr=section.lr,

@@ -40,10 +40,10 @@ def lesion_thresholds(config: dict[str, Any], override: float | None = None) -> 
     if override is not None:
         if not 0 < override < 1:
             raise RuraError(f"--threshold {override}: must be between 0 and 1")
-        return np.full(len(lesions), float(override), np.float32)
+        return np.full(len(lesions), float(override))
     default = float(config.get("threshold", 0.5))
     chosen = config.get("thresholds") or {}
-    return np.array([float(chosen.get(lesion, default)) for lesion in lesions], np.float32)
+    return np.array([float(chosen.get(lesion, default)) for lesion in lesions])
 
 
 def restrict_to_retina(

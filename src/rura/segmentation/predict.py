@@ -179,13 +179,13 @@ def _write_image(
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(array.astype(np.uint8)).save(path)
         masks[lesion] = prob[channel] > thresholds[channel]
-    overlay = _overlay(image.pixels, masks)
+    overlay = overlay_lesions(image.pixels, masks)
     (work / "overlays").mkdir(exist_ok=True)
     Image.fromarray(overlay).save(work / "overlays" / f"{name}.png")
     return lesion_burden(masks, image.pixels.max(axis=2) > 10)
 
 
-def _overlay(pixels: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
+def overlay_lesions(pixels: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
     """The image with each lesion tinted in its colour (``PALETTE``; grey for others)."""
     tinted = pixels.astype(np.float32)
     for lesion, mask in masks.items():

@@ -24,11 +24,13 @@ class TrainSettings:
     """What ``rura segment train`` takes.
 
     The architecture, encoder and loss default to the paper's; the input recipe defaults to the
-    one measured on real photographs (``benchmarks/real_segment.py``, docs/real-photos.md):
-    illumination correction (``normalize="background"``), simulated camera changes in training
-    (``augment="camera"``), predictions kept inside the field of view (``fov_erode``) and out of
-    the optic disc (``context=("od",)``, used when the training set has disc masks), and one mask
-    threshold per lesion chosen on the validation images (``threshold=None``; a number fixes it).
+    one measured on real photographs (``benchmarks/real_segment.py``, docs/real-photos.md): the
+    field of view at 1024 px (a microaneurysm stays several pixels wide), 16 patches of 256 px per
+    image and epoch, 70% centred on a lesion; illumination correction
+    (``normalize="background"``); simulated camera changes in training (``augment="camera"``);
+    predictions kept inside the field of view (``fov_erode``) and out of the optic disc
+    (``context=("od",)``, used when the training set has disc masks); and one mask threshold per
+    lesion chosen on the validation images (``threshold=None``; a number fixes it).
     """
 
     lesions: tuple[str, ...] = ("ma", "he", "cws")
@@ -38,10 +40,10 @@ class TrainSettings:
     loss: str = "focal+dice"
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
-    size: int = 512
+    size: int = 1024
     patch: int = 256
-    patches_per_image: int = 4
-    lesion_p: float = 0.5
+    patches_per_image: int = 16
+    lesion_p: float = 0.7
     epochs: int = 20
     batch_size: int = 8
     lr: float = 1e-3
