@@ -41,7 +41,10 @@ from rura.segmentation.store import load_segmenter
 from rura.segmentation.train import TrainSettings, train_segmenter
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "idrid-20"
-LESIONS = ("ex", "he", "ma")
+#: Trained and scored; the floors and ``mean`` are over the first three (cotton-wool spots are
+#: in only 7 of the 20 photos, so theirs is a figure to read, not a target).
+LESIONS = ("ex", "he", "ma", "cws")
+FLOORED = ("ex", "he", "ma")
 FLOORS = {"ex": 0.60, "he": 0.45, "ma": 0.25, "mean": 0.45}
 COMMON = {
     "lesions": LESIONS,
@@ -137,6 +140,7 @@ def score(model_dir: Path, manifest, rows: list[int]) -> dict:
         fov = field_of_view_mask(np.asarray(Image.open(manifest.image_path(index)).convert("RGB")))
         areas.append(float(predicted.any(axis=0)[fov].mean()))
     scores = confusion.scores()
+    scores["mean"] = {m: float(np.mean([scores[x][m] for x in FLOORED])) for m in scores["mean"]}
     return {
         "scores": {k: {m: v[m] for m in ("dice", "iou", "miou")} for k, v in scores.items()},
         "areas": areas,
@@ -199,8 +203,9 @@ def area_auc(healthy: list[float], disease: list[float]) -> float:
 
 
 def print_table(results: list[dict]) -> None:
-    header = "| recipe | fold | " + " | ".join(f"{x} Dice" for x in LESIONS) + " | mean Dice | "
-    header += " | ".join(f"{x} IoU" for x in LESIONS) + " | mean mIoU | healthy FOV % | "
+    header = "| recipe | fold | " + " | ".join(f"{x} Dice" for x in LESIONS)
+    header += " | mean Dice (ex, he, ma) | " + " | ".join(f"{x} IoU" for x in LESIONS)
+    header += " | mean mIoU (ex, he, ma) | healthy FOV % | "
     header += "worst shifted healthy FOV % | area AUC | area AUC, shifted healthy | train s |"
     print(header)
     print("|" + " --- |" * (header.count("|") - 1))

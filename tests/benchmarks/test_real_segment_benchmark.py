@@ -20,7 +20,7 @@ def test_real_segment_benchmark_runs_both_recipes(idrid_20):
     results = json.loads(lines[-1])["results"]
     assert [row["recipe"] for row in results] == ["before", "real"]
     for row in results:
-        assert set(row["scores"]) == {"ex", "he", "ma", "mean"}
+        assert set(row["scores"]) == {"ex", "he", "ma", "cws", "mean"}
         assert 0 <= row["scores"]["mean"]["dice"] <= 1 and len(row["areas"]) == 6
         assert len(row["healthy"]) == 8 and 0 <= row["area_auc_shifted"] <= 1
     assert any(line.startswith("| before | 0 |") for line in lines)  # the Markdown table

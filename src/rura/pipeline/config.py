@@ -50,7 +50,7 @@ class DataConfig(Section):
     lesions: str | None = Field(
         None,
         description="Images with lesion masks (mask_<lesion> columns) to train the segmenter on. "
-        "Needed when segmentation is enabled and segmentation.model is not given.",
+        "Without it and without segmentation.model, the shipped pretrained:idrid-20 is used.",
     )
     target_examples: str | None = Field(
         None,
@@ -97,7 +97,9 @@ class SegmentationConfig(Section):
 
     enabled: bool = Field(True, description="Segment lesions; off: features see whole images.")
     model: str | None = Field(
-        None, description="A trained segmenter folder to use instead of training one."
+        None,
+        description="A trained segmenter folder, or pretrained:idrid-20 (shipped), to use "
+        "instead of training one.",
     )
     lesions: list[str] = Field(
         ["ma", "he", "cws"], min_length=1, description="Lesion codes to segment and focus on."
@@ -341,16 +343,33 @@ def check_config(config: PipelineConfig, base: Path, where: str) -> None:
     if config.similarity.most_similar == config.target:
         raise RuraError(f"{where}: similarity.most_similar cannot be the target disease")
     segmentation = config.segmentation
-    if segmentation.enabled and not segmentation.model and data.lesions is None:
+    model = given_segmenter(config)
+    if segmentation.enabled and model is None and data.lesions is None:
         raise RuraError(
             f"{where}: segmentation needs data.lesions (images with lesion masks) or "
             "segmentation.model (a trained segmenter folder); or set segmentation.enabled: false"
         )
-    if segmentation.model and not resolve_path(segmentation.model, base).is_dir():
-        raise RuraError(
-            f"{where}: segmentation.model: {resolve_path(segmentation.model, base)} is not a "
-            "folder; train one with `rura segment train`"
-        )
+    if segmentation.enabled and model is not None:
+        from rura.segmentation.pretrained import segmenter_folder
+
+        try:
+            folder = segmenter_folder(model, base)
+        except RuraError as error:
+            raise RuraError(f"{where}: segmentation.model: {error}") from None
+        if not folder.is_dir():
+            raise RuraError(
+                f"{where}: segmentation.model: {folder} is not a folder; train one with "
+                "`rura segment train`, or use pretrained:idrid-20"
+            )
+        from rura.segmentation.store import read_config
+
+        has = read_config(folder)["lesions"]
+        missing = [lesion for lesion in segmentation.lesions if lesion not in has]
+        if missing:
+            raise RuraError(
+                f"{where}: segmentation.lesions: {model} segments {', '.join(has)}, not "
+                f"{', '.join(missing)}; choose segmentation.lesions among them"
+            )
     if config.diagnosis.focus != "none" and not segmentation.enabled:
         raise RuraError(
             f"{where}: diagnosis.focus {config.diagnosis.focus!r} needs lesion masks: enable "
@@ -383,6 +402,18 @@ def _check_plugins(config: PipelineConfig, where: str) -> None:
             modality.lesion(lesion)
         except KeyError as error:
             raise RuraError(f"{where}: segmentation.lesions: {error.args[0]}") from None
+
+
+def given_segmenter(config: PipelineConfig) -> str | None:
+    """The segmenter a run uses instead of training one: ``segmentation.model``, or, when the
+    config gives no lesion set either, the shipped ``pretrained:idrid-20`` (None: train one)."""
+    from rura.segmentation.pretrained import DEFAULT, available
+
+    if config.segmentation.model:
+        return config.segmentation.model
+    if config.data.lesions is None and DEFAULT.partition(":")[2] in available():
+        return DEFAULT
+    return None
 
 
 def resolve_path(value: str, base: Path) -> Path:

@@ -17,9 +17,10 @@ from typing import Any
 
 from rura.errors import RuraError
 from rura.io import write_text
-from rura.pipeline.config import PipelineConfig, load_config, resolve_path, to_yaml
+from rura.pipeline.config import PipelineConfig, given_segmenter, load_config, resolve_path, to_yaml
 from rura.pipeline.inputs import Inputs
 from rura.pipeline.state import RunLog, RunState, digest, folder_digest, now
+from rura.segmentation.pretrained import segmenter_folder
 
 STAGES: tuple[str, ...] = (
     "similarity",
@@ -238,8 +239,8 @@ class Pipeline:
             settings = config.segmentation.model_dump(exclude={"threshold", "min_lesion_pixels"})
             if not config.segmentation.enabled:
                 return {"enabled": False}
-            if config.segmentation.model:
-                folder = resolve_path(config.segmentation.model, self.base)
+            if given_segmenter(config):
+                folder = self.segmenter_dir()
                 return {"model": str(folder), "files": folder_digest(folder)}
             return {
                 "settings": settings,
@@ -299,8 +300,8 @@ class Pipeline:
         """The segmenter the run uses, or None when segmentation is off."""
         if not self.config.segmentation.enabled:
             return None
-        if self.config.segmentation.model:
-            return resolve_path(self.config.segmentation.model, self.base)
+        if (given := given_segmenter(self.config)) is not None:
+            return segmenter_folder(given, self.base)
         return self.run_dir / "segmentation" / "model"
 
     def seed_dir(self, kind: str, seed: int) -> Path:
@@ -389,7 +390,12 @@ class Pipeline:
         config, runtime = self.config, self.config.runtime
         section = config.segmentation
         out = self.run_dir / "segmentation"
-        if section.model:  # a given model: evaluated nowhere, used as is
+        if given := given_segmenter(config):  # a given model: evaluated nowhere, used as is
+            if not section.model:
+                self.log(
+                    f"segmentation: no data.lesions and no segmentation.model: using the shipped "
+                    f"{given} lesion model (14 real IDRiD photos, CC BY 4.0; docs/real-photos.md)"
+                )
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir(parents=True)
             write_text(out / "model.txt", f"{self.segmenter_dir()}\n")

@@ -69,6 +69,7 @@ def predict_segmentation(
     from rura.devices import resolve_device
     from rura.progress import ProgressBar
     from rura.segmentation.inference import Predictor, lesion_thresholds
+    from rura.segmentation.pretrained import is_pretrained
     from rura.segmentation.store import load_segmenter
 
     if on_error not in ("raise", "skip"):
@@ -117,7 +118,7 @@ def predict_segmentation(
         if skipped:
             write_text(work / "skipped.json", json.dumps(skipped, indent=1))
         info = {
-            "model": str(Path(model_dir).resolve()),
+            "model": str(model_dir) if is_pretrained(model_dir) else str(Path(model_dir).resolve()),
             "architecture": config["architecture"],
             "encoder": config["encoder"],
             "lesions": list(lesions),

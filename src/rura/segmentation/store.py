@@ -25,7 +25,11 @@ FORMAT = "rura-segmenter/1"
 
 
 def read_config(model_dir: str | Path) -> dict[str, Any]:
-    """The ``config.json`` of a saved segmenter; a one-line error if ``model_dir`` is not one."""
+    """The ``config.json`` of a saved segmenter (a folder, or ``pretrained:NAME``); a one-line
+    error if ``model_dir`` is not one."""
+    from rura.segmentation.pretrained import segmenter_folder
+
+    model_dir = segmenter_folder(model_dir)
     path = Path(model_dir) / CONFIG
     try:
         config = json.loads(path.read_text())
@@ -57,9 +61,12 @@ def build_model(config: dict[str, Any]) -> Any:
 
 
 def load_segmenter(model_dir: str | Path) -> tuple[Any, dict[str, Any]]:
-    """The trained model (eval mode, CPU) and its config."""
+    """The trained model (eval mode, CPU, float32) and its config."""
     from safetensors.torch import load_file
 
+    from rura.segmentation.pretrained import segmenter_folder
+
+    model_dir = segmenter_folder(model_dir)
     config = read_config(model_dir)
     model = build_model(config)
     path = Path(model_dir) / WEIGHTS
