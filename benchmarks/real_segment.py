@@ -15,6 +15,7 @@ might have taken it (dark, over-exposed, colour-cast: ``camera_shift`` with fixe
     python benchmarks/real_segment.py                       # before vs real, fold 0
     python benchmarks/real_segment.py --folds 2 --epochs 20
     python benchmarks/real_segment.py --recipes real --normalize none,background,clahe
+    python benchmarks/real_segment.py --recipes real --augment camera,basic
 
 The last line is a JSON object with every figure.
 """
@@ -75,7 +76,7 @@ REAL = TrainSettings(
     patch=256,
     patches_per_image=16,
     lesion_p=0.7,
-    epochs=30,
+    epochs=24,
     batch_size=8,
     normalize="background",
     augment="camera",
@@ -87,6 +88,32 @@ REAL = TrainSettings(
 def folds(n_images: int, count: int, test: int = 6) -> list[list[int]]:
     """Test indices of each fold: consecutive blocks of ``test`` photos, cycling."""
     return [[(k * test + i) % n_images for i in range(test)] for k in range(count)]
+
+
+def ship(model_dir: Path, held_out: list[str]) -> Path:
+    """Copy a trained model into the package as ``pretrained:idrid-20``: weights in float16
+    (half the size; loading casts them back), config, and the training data's attribution."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from rura.segmentation.pretrained import FOLDER
+
+    target = FOLDER / "idrid-20"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    state = load_file(str(model_dir / "model.safetensors"))
+    half = {k: (v.to(torch.float16) if v.is_floating_point() else v) for k, v in state.items()}
+    save_file(half, str(target / "model.safetensors"))
+    config = json.loads((model_dir / "config.json").read_text())
+    config["data"]["source"] = (
+        "idrid-20 (20 IDRiD photos, CC BY 4.0); held out for benchmarks/real_segment.py: "
+        + ", ".join(held_out)
+    )
+    (target / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    shutil.copy2(model_dir / "ATTRIBUTION.md", target / "ATTRIBUTION.md")
+    return target
 
 
 def figure(model_dir: Path, manifest, rows: list[int], path: Path, side: int = 320) -> None:
@@ -229,9 +256,15 @@ def main() -> None:
     parser.add_argument(
         "--normalize", default=REAL.normalize, help="comma-separated normalisations for 'real'"
     )
+    parser.add_argument(
+        "--augment", default=REAL.augment, help="comma-separated augmentations for 'real'"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", type=Path, help="keep the trained models in this folder")
     parser.add_argument("--figure", type=Path, help="write held-out overlays of fold 0 (PNG)")
+    parser.add_argument(
+        "--ship", action="store_true", help="ship fold 0's 'real' model as pretrained:idrid-20"
+    )
     parser.add_argument(
         "--quick", action="store_true", help="128 px, one short epoch (checks the script runs)"
     )
@@ -244,10 +277,17 @@ def main() -> None:
             recipes["before"] = replace(BEFORE, seed=args.seed, **quick)
         else:
             for normalize in args.normalize.split(","):
-                label = "real" if normalize == REAL.normalize else f"real[{normalize}]"
-                recipes[label] = replace(
-                    REAL, **{"epochs": args.epochs, **quick}, normalize=normalize, seed=args.seed
-                )
+                for augment in args.augment.split(","):
+                    pairs = ((normalize, REAL.normalize), (augment, REAL.augment))
+                    changed = [value for value, default in pairs if value != default]
+                    label = f"real[{','.join(changed)}]" if changed else "real"
+                    recipes[label] = replace(
+                        REAL,
+                        **{"epochs": args.epochs, **quick},
+                        normalize=normalize,
+                        augment=augment,
+                        seed=args.seed,
+                    )
     results = []
     with tempfile.TemporaryDirectory() as folder:
         work = Path(args.save) if args.save else Path(folder)
@@ -257,6 +297,8 @@ def main() -> None:
                 row["fold"] = fold
                 if args.figure and fold == 0 and name == "real":
                     figure(work / f"fold{fold}" / name, manifest, test_rows, args.figure)
+                if args.ship and fold == 0 and name == "real":
+                    ship(work / f"fold{fold}" / name, list(manifest.table["id"].iloc[test_rows]))
                 results.append(row)
                 print(json.dumps({"recipe": name, "fold": fold, **row["scores"]["mean"]}))
     print_table(results)

@@ -4,32 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from rura.cli.options import parse_reader_options
+
 data_app = typer.Typer(help="Inspect datasets in their on-disk layouts.", no_args_is_help=True)
-
-
-def _parse_options(values: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs as reader options; ``KEY.SUB=VALUE`` builds a mapping option
-    (``masks.ma=masks/MA/{stem}.tif``)."""
-    options: dict[str, Any] = {}
-    for value in values:
-        key, sep, item = value.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"{value!r}: expected KEY=VALUE, e.g. on_missing=skip")
-        key, dot, sub = key.strip().partition(".")
-        key = key.replace("-", "_")
-        if not dot:
-            options[key] = item
-        elif not sub or not isinstance(options.setdefault(key, {}), dict):
-            raise typer.BadParameter(f"{value!r}: expected {key}.NAME=VALUE, set once")
-        else:
-            options[key][sub.strip()] = item
-    return options
 
 
 @data_app.command("inspect")
@@ -52,7 +34,7 @@ def inspect(
     from rura.api import load_dataset
     from rura.data.inspect import inspect_manifest
 
-    manifest = load_dataset(name, root, **_parse_options(option))
+    manifest = load_dataset(name, root, **parse_reader_options(option))
     report = inspect_manifest(manifest, decode=not quick, progress=not json_)
     if json_:
         typer.echo(json.dumps(report, indent=2))

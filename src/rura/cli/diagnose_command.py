@@ -32,7 +32,7 @@ def diagnose_command(
     ),
 ) -> None:
     """Diagnose images with a pipeline model: diagnosis, disease score, lesion areas, overlay."""
-    from rura.cli.segment_command import _options
+    from rura.cli.options import parse_reader_options
     from rura.diagnosis.diagnose import JSON_NAME, diagnose
     from rura.errors import RuraError
 
@@ -46,7 +46,7 @@ def diagnose_command(
         on_error=on_error,
         seed=None if seed < 0 else seed,
         overlay_size=overlay_size,
-        options=_options(option),
+        options=parse_reader_options(option),
         progress=not json_,
     )
     document = json.loads((out / JSON_NAME).read_text())

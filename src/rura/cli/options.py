@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import typer
 
@@ -35,3 +36,22 @@ def plugin_names(kind: str, values: Iterable[str] | str | None) -> list[str]:
         except UnknownPluginError as error:
             raise typer.BadParameter(str(error)) from None
     return names
+
+
+def parse_reader_options(values: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs as reader options; ``KEY.SUB=VALUE`` builds a mapping option
+    (``masks.ma=masks/MA/{stem}.tif``)."""
+    options: dict[str, Any] = {}
+    for value in values:
+        key, sep, item = value.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{value!r}: expected KEY=VALUE, e.g. on_missing=skip")
+        key, dot, sub = key.strip().partition(".")
+        key = key.replace("-", "_")
+        if not dot:
+            options[key] = item
+        elif not sub or not isinstance(options.setdefault(key, {}), dict):
+            raise typer.BadParameter(f"{value!r}: expected {key}.NAME=VALUE, set once")
+        else:
+            options[key][sub.strip()] = item
+    return options

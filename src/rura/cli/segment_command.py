@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from rura.cli.options import plugin_names, split_commas
+from rura.cli.options import parse_reader_options, plugin_names, split_commas
 
 if TYPE_CHECKING:
     from rura.data.manifest import Manifest
@@ -60,6 +60,13 @@ def train(
     optic_disc: bool = typer.Option(
         True, "--optic-disc/--no-optic-disc", help="Learn the disc (mask_od) and keep lesions out."
     ),
+    threshold: float | None = typer.Option(
+        None,
+        "--threshold",
+        min=0.01,
+        max=0.99,
+        help="One mask threshold for every lesion (default: chosen per lesion on validation).",
+    ),
     val_fraction: float = typer.Option(
         0.2, "--val-fraction", help="Validation share when the manifest has no val split."
     ),
@@ -86,6 +93,7 @@ def train(
         augment=augment,
         fov_erode=fov_erode,
         context=("od",) if optic_disc else (),
+        threshold=threshold,
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
@@ -170,7 +178,7 @@ def predict(
     torch.manual_seed(seed)
     manifest = predict_segmentation(
         model,
-        resolve_images(images, **_options(option)),
+        resolve_images(images, **parse_reader_options(option)),
         out,
         threshold=None if threshold < 0 else threshold,
         size=size or None,
@@ -182,16 +190,10 @@ def predict(
     typer.echo(f"{len(manifest)} images -> masks, probabilities and overlays in {out}")
 
 
-def _options(values: list[str]) -> dict[str, str]:
-    from rura.cli.data_command import _parse_options
-
-    return _parse_options(values)
-
-
 def _resolve(data: str, option: list[str]) -> Manifest:
     from rura.data.spec import resolve_dataset
 
-    return resolve_dataset(data, **_options(option))
+    return resolve_dataset(data, **parse_reader_options(option))
 
 
 def _select_split(manifest: Manifest, split: str) -> Manifest:

@@ -28,7 +28,7 @@ OD_MARGIN = 0.01
 
 
 #: Thresholds tried per lesion on the validation images after each epoch.
-THRESHOLD_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+THRESHOLD_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
 def lesion_thresholds(config: dict[str, Any], override: float | None = None) -> np.ndarray:
@@ -177,7 +177,7 @@ class Predictor:
         pad_h, pad_w = -height % MULTIPLE, -width % MULTIPLE
         if pad_h or pad_w:
             images = np.pad(images, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
-        x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+        x = torch.from_numpy(np.require(images, requirements=("C", "W"))).to(self.device)
         x = (x.permute(0, 3, 1, 2).float() / 255.0 - self.mean) / self.std
         with torch.inference_mode(), autocast(self.device):
             probs = self.model(x).float().sigmoid()

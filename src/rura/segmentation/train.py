@@ -261,16 +261,22 @@ def validate(
             truth = masks[:, :lesions].cpu().numpy()
             for threshold, confusion in zip(grid, confusions, strict=True):
                 confusion.update(kept > threshold, truth)
-    dice, thresholds = {}, {}
-    for lesion in settings.lesions:
+    dice, thresholds, present = {}, {}, []
+    for channel, lesion in enumerate(settings.lesions):
         scores = [confusion.scores()[lesion]["dice"] for confusion in confusions]
+        if confusions[0].tp[channel] + confusions[0].fn[channel] == 0:
+            # No such lesion in the validation images: nothing to choose a threshold on.
+            dice[lesion] = scores[grid.index(0.5)] if 0.5 in grid else scores[0]
+            continue
         best = int(np.argmax(scores))  # the lowest threshold among ties
         dice[lesion], thresholds[lesion] = scores[best], grid[best]
+        present.append(lesion)
+    counted = present or list(settings.lesions)
     return {
         "loss": total / max(len(images), 1),
         "dice": dice,
         "thresholds": thresholds,
-        "score": float(np.mean(list(dice.values()))),
+        "score": float(np.mean([dice[lesion] for lesion in counted])),
     }
 
 
