@@ -290,3 +290,33 @@ def test_a_stage_whose_outputs_were_deleted_runs_again(shared_run):
     assert dict(again.plan())["evaluation"] == "run"
     assert again.run().executed == ["evaluation"]
     assert (pipeline.run_dir / "results/metrics.json").is_file()
+
+
+def test_a_label_free_operating_point_sets_the_cut_and_reports_the_disease_share(
+    pipeline_data, tmp_path
+):
+    import json
+
+    import numpy as np
+
+    config = tiny_config(
+        pipeline_data,
+        tmp_path / "run",
+        seeds=[0],
+        similarity=WITHOUT_SIMILARITY,
+        segmentation={"enabled": False},
+        diagnosis={"focus": "none", "clusterer": "kmeans", "operating_point": "otsu"},
+    )
+    pipeline = Pipeline.from_config(config, progress=False)
+    pipeline.run(until="evaluation")
+    run = pipeline.run_dir
+    fit = json.loads((run / "diagnosis/seed0/fit.json").read_text())
+    assert fit["operating_point"] == "otsu" and 0 < fit["disease_share"] < 1
+    written = pd.read_csv(run / "diagnosis/seed0/predictions.csv")
+    expected = (written["score"] > fit["threshold"]).astype(int)
+    assert (written["predicted"] == expected).all()
+    assert np.mean(written["predicted"]) == pytest.approx(fit["disease_share"])
+    results = json.loads((run / "results/metrics.json").read_text())
+    assert results["operating_point"] == "otsu"
+    assert results["disease_share"] == pytest.approx(fit["disease_share"])
+    assert "estimated disease share" in (run / "results/results.md").read_text()

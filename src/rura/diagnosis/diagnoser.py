@@ -58,6 +58,8 @@ class ZeroShotDiagnoser:
         self.neighbours = neighbours
         self.seed = seed
         self.clusterer_params = dict(clusterer_params or {})
+        #: A cut on :meth:`score` set by a label-free operating point (None: the clusters decide).
+        self.threshold_: float | None = None
 
     @property
     def is_oracle(self) -> bool:
@@ -125,7 +127,10 @@ class ZeroShotDiagnoser:
         return counts.argmax(axis=1)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        """1 for disease, 0 for normal."""
+        """1 for disease, 0 for normal: the nearest clusters decide, or ``score > threshold_``
+        once an operating point has set one (:mod:`rura.diagnosis.operating`)."""
+        if self.threshold_ is not None:
+            return (self.score(features) > self.threshold_).astype(int)
         return self.cluster_is_disease_[self.predict_clusters(features)].astype(int)
 
     def score(self, features: np.ndarray) -> np.ndarray:
@@ -165,6 +170,7 @@ class ZeroShotDiagnoser:
             "clusterer_params": self.clusterer_params,
             "family": self.family_,
             "member_based": self.member_based_,
+            "threshold": self.threshold_,
         }
         write_text(directory / MODEL_CONFIG, json.dumps(config, indent=2))
         return directory
@@ -198,6 +204,8 @@ class ZeroShotDiagnoser:
         model.centroids_ = tensors["centroids"]
         model.cluster_is_disease_ = tensors["cluster_is_disease"].astype(bool)
         model.shift_, model.scale_ = tensors["shift"], tensors["scale"]
+        threshold = config.get("threshold")
+        model.threshold_ = None if threshold is None else float(threshold)
         return model
 
     def _fit_normalisation(self, features: np.ndarray) -> None:

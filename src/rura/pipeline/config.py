@@ -167,6 +167,11 @@ class DiagnosisConfig(Section):
         description="Label-free camera adaptation: center moves the evaluation features' mean "
         "onto the fit set's before predicting (assumes a similar disease share in both).",
     )
+    operating_point: Literal["nearest", "mixture", "otsu", "prior"] = Field(
+        "nearest",
+        description="Label-free cut on the disease score: nearest (the clusters decide), mixture "
+        "or otsu (split the evaluation scores), prior (prior-shift EM).",
+    )
     normalize: str = Field(
         "none",
         description="Fundus normalisation of the backbone's input: none, or a '+'-joined list "

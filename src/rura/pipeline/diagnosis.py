@@ -48,6 +48,8 @@ def fit_and_predict(pipeline: Pipeline, seed: int) -> None:
     eval_features, eval_ids = _valid(evaluation)
     if config.adapt == "center" and len(eval_features):
         eval_features = eval_features - eval_features.mean(axis=0) + fit_features.mean(axis=0)
+    labels = source.manifest.table.set_index("id").loc[fit_ids, "label"].tolist()
+    point = _operating_point(pipeline, model, fit_features, labels, eval_features)
     out = pipeline.seed_dir("diagnosis", seed)
     model.save(out / "diagnoser")
     table = evaluation.manifest.table.set_index("id").loc[eval_ids]
@@ -59,7 +61,6 @@ def fit_and_predict(pipeline: Pipeline, seed: int) -> None:
         "cluster": model.predict_clusters(eval_features).tolist(),
     }
     write_csv(out / "predictions.csv", rows)
-    labels = source.manifest.table.set_index("id").loc[fit_ids, "label"].tolist()
     write_csv(out / "fit_clusters.csv", {"id": fit_ids, "label": labels, "cluster": model.labels_})
     info = {
         "seed": seed,
@@ -67,8 +68,40 @@ def fit_and_predict(pipeline: Pipeline, seed: int) -> None:
         "n_reference": len(reference),
         "n_eval": len(eval_ids),
         "skipped": {"source": len(source.skipped), "evaluation": len(evaluation.skipped)},
+        "operating_point": point.rule,
+        "threshold": point.threshold,
+        "disease_share": point.disease_share,
     }
     write_text(out / "fit.json", json.dumps(info, indent=2))
+
+
+def _operating_point(
+    pipeline: Pipeline,
+    model: Any,
+    fit_features: np.ndarray,
+    fit_labels: list[str],
+    eval_features: np.ndarray,
+) -> Any:
+    """Set ``model``'s cut on the disease score by the configured label-free rule.
+
+    ``prior`` calibrates on the fit set, whose labels are known diseases (the similar disease, or
+    every known one, against normal): never the target's."""
+    from rura.diagnosis.operating import operating_point
+
+    rule = pipeline.config.diagnosis.operating_point
+    scores = model.score(eval_features) if len(eval_features) else np.zeros(0)
+    if not len(scores):
+        return operating_point("nearest", np.zeros(1))
+    is_disease = np.array([label != pipeline.config.normal for label in fit_labels])
+    point = operating_point(
+        rule, scores, fit_scores=model.score(fit_features), fit_is_disease=is_disease
+    )
+    if rule != "nearest":
+        model.threshold_ = point.threshold
+    else:
+        share = float(np.mean(model.predict(eval_features)))
+        point = type(point)(rule, point.threshold, share)
+    return point
 
 
 def _valid(store: FeatureStore) -> tuple[np.ndarray, list[str]]:

@@ -57,6 +57,7 @@ def evaluate_run(pipeline: Pipeline) -> dict[str, Any]:
             "clusterer": config.diagnosis.clusterer,
             "mapping": config.diagnosis.mapping,
             "oracle": False,
+            "disease_share": fit.get("disease_share"),
         }
         if scored.any():
             result = evaluate(
@@ -126,6 +127,8 @@ def write_results(pipeline: Pipeline, per_seed: list[dict[str, Any]]) -> dict[st
         "clusterer": config.diagnosis.clusterer,
         "mapping": config.diagnosis.mapping,
         "adapt": config.diagnosis.adapt,
+        "operating_point": config.diagnosis.operating_point,
+        "disease_share": _mean_share(per_seed),
         "focus": pipeline.focus,
         "oracle": False,
         "seeds": list(config.seeds),
@@ -150,6 +153,12 @@ def write_results(pipeline: Pipeline, per_seed: list[dict[str, Any]]) -> dict[st
     return document
 
 
+def _mean_share(per_seed: list[dict[str, Any]]) -> float | None:
+    """The evaluation set's estimated disease share, averaged over seeds (label-free)."""
+    shares = [r["disease_share"] for r in per_seed if r.get("disease_share") is not None]
+    return float(np.mean(shares)) if shares else None
+
+
 def results_markdown(document: dict[str, Any]) -> str:
     """The headline table: one row, mean ± std over seeds, then the 95% intervals."""
     summary = document["summary"]
@@ -159,7 +168,14 @@ def results_markdown(document: dict[str, Any]) -> str:
         "",
         f"Similar disease: `{document['most_similar']}`; backbone `{document['backbone']}`, "
         f"clusterer `{document['clusterer']}`, focus `{document['focus']}`, mapping "
-        f"`{document['mapping']}` (label-free), camera adaptation `{document['adapt']}`; fit on "
+        f"`{document['mapping']}` (label-free), camera adaptation `{document['adapt']}`, "
+        f"operating point `{document.get('operating_point', 'nearest')}`"
+        + (
+            f" (estimated disease share {document['disease_share']:.2f})"
+            if document.get("disease_share") is not None
+            else ""
+        )
+        + "; fit on "
         f"{document['n_fit']} images, scored on "
         f"{document['n_eval']}; seeds {', '.join(map(str, document['seeds']))} (mean ± std).",
         "",

@@ -270,7 +270,14 @@ class Pipeline:
         if stage == "diagnosis":
             return {
                 "diagnosis": config.diagnosis.model_dump(
-                    include={"clusterer", "clusterer_params", "n_clusters", "mapping", "adapt"}
+                    include={
+                        "clusterer",
+                        "clusterer_params",
+                        "n_clusters",
+                        "mapping",
+                        "adapt",
+                        "operating_point",
+                    }
                 ),
                 "seeds": config.seeds,
             }
