@@ -72,7 +72,14 @@ def test_relative_paths_start_at_the_config_files_folder(pipeline_data, tmp_path
             "segmentation.lesions: modality 'fundus' has no lesion 'xx'",
         ),
         (lambda c: c["data"].pop("target_examples"), "needs data.target_examples"),
-        (lambda c: c["data"].pop("lesions"), "segmentation needs data.lesions"),
+        (
+            lambda c: (c["data"].pop("lesions"), c["segmentation"].update(lesions=["drusen"])),
+            "segmentation.lesions: pretrained:idrid-20 segments ex, he, ma, cws, not drusen",
+        ),
+        (
+            lambda c: c["segmentation"].update(model="pretrained:idrid-21"),
+            "segmentation.model: pretrained:idrid-21: no such pretrained segmenter",
+        ),
         (lambda c: c.update(normal="mild_dr"), "target and normal are both"),
         (lambda c: c.update(seeds=[1, 1]), "seeds repeat"),
     ],
@@ -152,3 +159,15 @@ def test_dataset_options_reach_the_reader(config_file):
         _ = pipeline.inputs.evaluation
     with pytest.raises(RuraError, match=r"data\.options\.nowhere"):
         load_config(config_file, ["data.options={nowhere: {split: test}}"])
+
+
+def test_without_a_lesion_set_the_shipped_segmenter_is_used(config_file, monkeypatch):
+    from rura.pipeline.config import given_segmenter
+    from rura.segmentation import pretrained
+
+    edit(config_file, lambda c: c["data"].pop("lesions"))
+    config, _ = load_config(config_file)
+    assert given_segmenter(config) == "pretrained:idrid-20"
+    monkeypatch.setattr(pretrained, "available", lambda: [])  # an install without it
+    with pytest.raises(RuraError, match=r"segmentation needs data\.lesions"):
+        load_config(config_file)
