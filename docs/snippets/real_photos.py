@@ -4,7 +4,7 @@ import tempfile
 from pathlib import Path
 
 from PIL import Image
-from skimage import data
+from skimage import data  # noqa: TID253 -- a script, not a module anyone imports
 
 from rura.data.images import load_image
 from rura.data.normalize import normalize_fundus

@@ -57,3 +57,14 @@ def test_lesion_burden_is_a_fraction_of_the_field_of_view(image_and_masks):
     fov = np.zeros((20, 20), bool)
     fov[:, :10] = True  # the haemorrhage lies outside the field of view
     assert lesion_burden(masks, fov) == {"ma": 1 / 200, "he": 0.0}
+
+
+def test_weighted_focus_keeps_the_whole_image_and_brightens_lesions():
+    pixels = np.full((64, 64, 3), 200, np.uint8)
+    mask = np.zeros((64, 64), bool)
+    mask[30:34, 30:34] = True
+    out = render_focus(pixels, {"ma": mask}, "weighted")
+    assert out.dtype == np.uint8 and out.shape == pixels.shape
+    assert out[32, 32, 0] > 190  # on the lesion: nearly as taken
+    assert out[0, 0, 0] == round(200 * 0.35)  # far away: dimmed, not black
+    assert (out > 0).all()  # nothing is cut out

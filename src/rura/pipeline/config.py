@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from rura.errors import RuraError, UnknownPluginError
 
-FocusMode = Literal["none", "masked", "mask", "overlay", "crop"]
+FocusMode = Literal["none", "masked", "mask", "overlay", "crop", "weighted"]
 
 
 def known_normalize(value: str) -> str:
@@ -152,7 +152,8 @@ class DiagnosisConfig(Section):
     weights: str = Field("imagenet", description="none, imagenet, or a local weights file.")
     image_size: int | None = Field(None, ge=16, description="Input px (default: backbone's).")
     focus: FocusMode = Field(
-        "masked", description="What the backbone sees: none, masked, mask, overlay or crop."
+        "masked",
+        description="What the backbone sees: none, masked, mask, overlay, crop or weighted.",
     )
     clusterer: str = Field("agg", description="Clustering plugin (the paper's agglomerative).")
     clusterer_params: dict[str, Any] = Field(
