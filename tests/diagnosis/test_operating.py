@@ -55,3 +55,22 @@ def test_a_diagnoser_with_a_threshold_predicts_by_score_and_keeps_it(tmp_path):
     again = ZeroShotDiagnoser.load(model.save(tmp_path / "model"))
     assert again.threshold_ == model.threshold_
     assert np.array_equal(again.predict(features), model.predict(features))
+
+
+def test_lesion_evidence_is_standardised_on_the_fit_set_and_saved(tmp_path):
+    rng = np.random.default_rng(1)
+    features = np.r_[rng.normal(0, 1, (20, 4)), rng.normal(4, 1, (20, 4))]
+    burden = np.r_[rng.uniform(0, 0.001, 20), rng.uniform(0.01, 0.05, 20)]
+    model = ZeroShotDiagnoser("kmeans", seed=0).fit(features, reference=features[:20])
+    with pytest.raises(RuraError, match="need each image's lesion burden"):
+        model.fit_evidence("combined", features)
+    model.fit_evidence("combined", features, burden)
+    evidence = model.evidence(features, burden)
+    assert abs(evidence.mean()) < 1e-9  # both parts centred on the fit set
+    assert evidence[20:].min() > evidence[:20].max()
+    only_lesions = ZeroShotDiagnoser.load(model.save(tmp_path / "m")).fit_evidence(
+        "burden", features, burden
+    )
+    assert np.allclose(only_lesions.evidence(features, burden), np.log(burden + 1e-4))
+    again = ZeroShotDiagnoser.load(model.save(tmp_path / "model"))
+    assert again.evidence_ == "combined" and np.allclose(again.evidence(features, burden), evidence)

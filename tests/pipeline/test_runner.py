@@ -320,3 +320,39 @@ def test_a_label_free_operating_point_sets_the_cut_and_reports_the_disease_share
     assert results["operating_point"] == "otsu"
     assert results["disease_share"] == pytest.approx(fit["disease_share"])
     assert "estimated disease share" in (run / "results/results.md").read_text()
+
+
+def test_lesion_evidence_reads_the_burden_even_with_whole_image_features(pipeline_data, tmp_path):
+    import json
+
+    import numpy as np
+
+    from rura.diagnosis import ZeroShotDiagnoser
+    from rura.features.store import FeatureStore
+
+    config = tiny_config(
+        pipeline_data,
+        tmp_path / "run",
+        seeds=[0],
+        similarity=WITHOUT_SIMILARITY,
+        diagnosis={"focus": "none", "evidence": "combined", "operating_point": "mixture"},
+    )
+    pipeline = Pipeline.from_config(config, progress=False)
+    pipeline.run(until="model")
+    run = pipeline.run_dir
+    evaluation = FeatureStore.open(run / "features/seed0/evaluation")
+    assert evaluation.config["focus"] == "none" and evaluation.lesion_burden() is not None
+    model = ZeroShotDiagnoser.load(run / "diagnosis/seed0/diagnoser")
+    assert model.evidence_ == "combined" and model.threshold_ is not None
+    fit = json.loads((run / "diagnosis/seed0/fit.json").read_text())
+    assert fit["evidence"] == "combined" and fit["threshold"] == model.threshold_
+    written = pd.read_csv(run / "diagnosis/seed0/predictions.csv")
+    assert ((written["score"] > model.threshold_).astype(int) == written["predicted"]).all()
+    assert np.isfinite(written["score"]).all()
+    assert (run / "model" / "segmenter").is_dir()  # the bundle can compute the burden
+    from rura.diagnosis.diagnose import diagnose
+
+    images = sorted((pipeline_data / "external" / "images").rglob("*.jpg"))[:4]
+    rows = diagnose(run / "model", images, tmp_path / "diagnosed", progress=False)
+    assert [row["status"] for row in rows] == ["ok"] * 4
+    assert all((row["score"] > model.threshold_) == row["predicted"] for row in rows)

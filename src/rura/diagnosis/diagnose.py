@@ -235,8 +235,17 @@ def _classify(
         return {}, skipped
     features = store.features[valid]
     diagnoser = bundle.load_diagnoser()
-    scores = diagnoser.score(features)
-    classes = diagnoser.predict(features)
+    burden = None
+    if diagnoser.evidence_ != "distance":
+        table = store.lesion_burden()
+        if table is None:
+            raise RuraError(
+                f"{bundle.path}: the diagnoser reads lesion burden but the bundle has no "
+                "segmenter; save the model again with its segmenter"
+            )
+        burden = table.set_index("id").sum(axis=1).reindex(ids).fillna(0.0).to_numpy()
+    scores = diagnoser.evidence(features, burden)
+    classes = diagnoser.predict(features, burden)
     clusters = diagnoser.predict_clusters(features)
     results = {}
     for identifier, score, predicted, cluster in zip(ids, scores, classes, clusters, strict=True):

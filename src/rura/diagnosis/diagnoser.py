@@ -27,6 +27,10 @@ from rura.errors import RuraError
 from rura.io import atomic_path, write_text
 
 NORMALISATIONS = ("l2", "standard", "none")
+#: What the decision reads: the cluster distance score, the lesion burden, or both.
+EVIDENCE = ("distance", "burden", "combined")
+#: Added to lesion area fractions before their logarithm (an image with no lesion pixel).
+BURDEN_FLOOR = 1e-4
 MODEL_CONFIG = "diagnoser.json"
 MODEL_TENSORS = "diagnoser.safetensors"
 
@@ -58,8 +62,11 @@ class ZeroShotDiagnoser:
         self.neighbours = neighbours
         self.seed = seed
         self.clusterer_params = dict(clusterer_params or {})
-        #: A cut on :meth:`score` set by a label-free operating point (None: the clusters decide).
+        #: A cut on :meth:`evidence` set by a label-free operating point (None: the clusters
+        #: decide).
         self.threshold_: float | None = None
+        self.evidence_ = "distance"
+        self.evidence_stats_: dict[str, float] = {}
 
     @property
     def is_oracle(self) -> bool:
@@ -126,12 +133,45 @@ class ZeroShotDiagnoser:
         counts = np.stack([(votes == c).sum(axis=1) for c in range(len(self.centroids_))], 1)
         return counts.argmax(axis=1)
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        """1 for disease, 0 for normal: the nearest clusters decide, or ``score > threshold_``
-        once an operating point has set one (:mod:`rura.diagnosis.operating`)."""
+    def predict(self, features: np.ndarray, burden: np.ndarray | None = None) -> np.ndarray:
+        """1 for disease, 0 for normal: the nearest clusters decide, or ``evidence >
+        threshold_`` once an operating point has set one (:mod:`rura.diagnosis.operating`)."""
         if self.threshold_ is not None:
-            return (self.score(features) > self.threshold_).astype(int)
+            return (self.evidence(features, burden) > self.threshold_).astype(int)
         return self.cluster_is_disease_[self.predict_clusters(features)].astype(int)
+
+    def fit_evidence(
+        self, mode: str, features: np.ndarray, burden: np.ndarray | None = None
+    ) -> ZeroShotDiagnoser:
+        """Choose what the decision reads: ``distance`` (:meth:`score`), ``burden`` (the log of
+        the predicted lesion area) or ``combined`` (the mean of both, each standardised by its
+        mean and spread on the fit set ``features`` and ``burden``: no target label)."""
+        if mode not in EVIDENCE:
+            raise RuraError(f"unknown evidence {mode!r}; choose one of {', '.join(EVIDENCE)}")
+        self.evidence_, self.evidence_stats_ = mode, {}
+        if mode == "distance":
+            return self
+        log_burden = _log_burden(burden, len(features))
+        distance = self.score(features)
+        self.evidence_stats_ = {
+            "distance_mean": float(np.mean(distance)),
+            "distance_std": float(np.std(distance)) or 1.0,
+            "burden_mean": float(np.mean(log_burden)),
+            "burden_std": float(np.std(log_burden)) or 1.0,
+        }
+        return self
+
+    def evidence(self, features: np.ndarray, burden: np.ndarray | None = None) -> np.ndarray:
+        """The continuous disease evidence the decision reads (see :meth:`fit_evidence`)."""
+        if self.evidence_ == "distance":
+            return self.score(features)
+        stats = self.evidence_stats_
+        log_burden = _log_burden(burden, len(features))
+        if self.evidence_ == "burden":
+            return log_burden
+        distance = (self.score(features) - stats["distance_mean"]) / stats["distance_std"]
+        lesions = (log_burden - stats["burden_mean"]) / stats["burden_std"]
+        return (distance + lesions) / 2
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """A continuous disease score: higher means more like the disease clusters."""
@@ -171,6 +211,8 @@ class ZeroShotDiagnoser:
             "family": self.family_,
             "member_based": self.member_based_,
             "threshold": self.threshold_,
+            "evidence": self.evidence_,
+            "evidence_stats": self.evidence_stats_,
         }
         write_text(directory / MODEL_CONFIG, json.dumps(config, indent=2))
         return directory
@@ -206,6 +248,8 @@ class ZeroShotDiagnoser:
         model.shift_, model.scale_ = tensors["shift"], tensors["scale"]
         threshold = config.get("threshold")
         model.threshold_ = None if threshold is None else float(threshold)
+        model.evidence_ = config.get("evidence", "distance")
+        model.evidence_stats_ = dict(config.get("evidence_stats", {}))
         return model
 
     def _fit_normalisation(self, features: np.ndarray) -> None:
@@ -222,6 +266,19 @@ class ZeroShotDiagnoser:
     def _transform(self, features: np.ndarray) -> np.ndarray:
         X = _l2(features) if self.normalise == "l2" else np.asarray(features, np.float64)
         return (X - self.shift_) / self.scale_
+
+
+def _log_burden(burden: np.ndarray | None, n: int) -> np.ndarray:
+    """``log(area + floor)`` of each image's total predicted lesion area fraction."""
+    if burden is None:
+        raise RuraError(
+            "evidence 'burden' and 'combined' need each image's lesion burden: segment the "
+            "images (predicted or ground-truth masks) and embed them with their lesions"
+        )
+    values = np.asarray(burden, np.float64)
+    if values.shape != (n,) or not np.isfinite(values).all():
+        raise RuraError(f"lesion burden: expected {n} finite values, got shape {values.shape}")
+    return np.log(np.clip(values, 0, None) + BURDEN_FLOOR)
 
 
 def _l2(features: np.ndarray) -> np.ndarray:

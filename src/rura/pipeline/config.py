@@ -168,6 +168,11 @@ class DiagnosisConfig(Section):
         description="Label-free camera adaptation: center moves the evaluation features' mean "
         "onto the fit set's before predicting (assumes a similar disease share in both).",
     )
+    evidence: Literal["distance", "burden", "combined"] = Field(
+        "distance",
+        description="What the decision reads: the cluster distance score, the predicted lesion "
+        "burden, or both standardised on the fit set and averaged.",
+    )
     operating_point: Literal["nearest", "mixture", "otsu", "prior"] = Field(
         "nearest",
         description="Label-free cut on the disease score: nearest (the clusters decide), mixture "
@@ -380,6 +385,11 @@ def check_config(config: PipelineConfig, base: Path, where: str) -> None:
         raise RuraError(
             f"{where}: diagnosis.focus {config.diagnosis.focus!r} needs lesion masks: enable "
             "segmentation, or set diagnosis.focus: none"
+        )
+    if config.diagnosis.evidence != "distance" and not segmentation.enabled:
+        raise RuraError(
+            f"{where}: diagnosis.evidence {config.diagnosis.evidence!r} reads the lesion burden: "
+            "enable segmentation, or set diagnosis.evidence: distance"
         )
     if config.diagnosis.mapping == "lesion-burden" and not segmentation.enabled:
         raise RuraError(f"{where}: mapping lesion-burden needs segmentation enabled")

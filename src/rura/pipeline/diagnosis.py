@@ -44,20 +44,25 @@ def fit_and_predict(pipeline: Pipeline, seed: int) -> None:
         raise RuraError(
             f"{len(fit_features)} fit images for {config.n_clusters} clusters: add known images"
         )
-    model.fit(fit_features, reference=reference, burden=_burden(source, fit_ids))
+    fit_burden = _burden(source, fit_ids)
+    model.fit(fit_features, reference=reference, burden=fit_burden)
     eval_features, eval_ids = _valid(evaluation)
+    eval_burden = _burden(evaluation, eval_ids)
     if config.adapt == "center" and len(eval_features):
         eval_features = eval_features - eval_features.mean(axis=0) + fit_features.mean(axis=0)
+    model.fit_evidence(config.evidence, fit_features, fit_burden)
     labels = source.manifest.table.set_index("id").loc[fit_ids, "label"].tolist()
-    point = _operating_point(pipeline, model, fit_features, labels, eval_features)
+    point = _operating_point(
+        pipeline, model, (fit_features, fit_burden), labels, (eval_features, eval_burden)
+    )
     out = pipeline.seed_dir("diagnosis", seed)
     model.save(out / "diagnoser")
     table = evaluation.manifest.table.set_index("id").loc[eval_ids]
     rows = {
         "id": eval_ids,
         "path": table["path"].tolist(),
-        "predicted": model.predict(eval_features).tolist(),
-        "score": model.score(eval_features).tolist(),
+        "predicted": model.predict(eval_features, eval_burden).tolist(),
+        "score": model.evidence(eval_features, eval_burden).tolist(),
         "cluster": model.predict_clusters(eval_features).tolist(),
     }
     write_csv(out / "predictions.csv", rows)
@@ -68,6 +73,7 @@ def fit_and_predict(pipeline: Pipeline, seed: int) -> None:
         "n_reference": len(reference),
         "n_eval": len(eval_ids),
         "skipped": {"source": len(source.skipped), "evaluation": len(evaluation.skipped)},
+        "evidence": config.evidence,
         "operating_point": point.rule,
         "threshold": point.threshold,
         "disease_share": point.disease_share,
@@ -78,30 +84,34 @@ def fit_and_predict(pipeline: Pipeline, seed: int) -> None:
 def _operating_point(
     pipeline: Pipeline,
     model: Any,
-    fit_features: np.ndarray,
+    fit: tuple[np.ndarray, np.ndarray | None],
     fit_labels: list[str],
-    eval_features: np.ndarray,
+    evaluation: tuple[np.ndarray, np.ndarray | None],
 ) -> Any:
-    """Set ``model``'s cut on the disease score by the configured label-free rule.
+    """Set ``model``'s cut on its evidence by the configured label-free rule; ``fit`` and
+    ``evaluation`` are (features, lesion burden) pairs.
 
-    ``prior`` calibrates on the fit set, whose labels are known diseases (the similar disease, or
-    every known one, against normal): never the target's."""
-    from rura.diagnosis.operating import operating_point
+    ``prior`` calibrates on the fit set, and ``nearest`` with lesion evidence cuts midway between
+    the fit set's class means: the fit set's labels are known diseases (the similar disease, or
+    every known one, against normal), never the target's."""
+    from rura.diagnosis.operating import OperatingPoint, operating_point
 
     rule = pipeline.config.diagnosis.operating_point
-    scores = model.score(eval_features) if len(eval_features) else np.zeros(0)
-    if not len(scores):
+    if not len(evaluation[0]):
         return operating_point("nearest", np.zeros(1))
+    scores = model.evidence(*evaluation)
+    fit_scores = model.evidence(*fit)
     is_disease = np.array([label != pipeline.config.normal for label in fit_labels])
-    point = operating_point(
-        rule, scores, fit_scores=model.score(fit_features), fit_is_disease=is_disease
-    )
     if rule != "nearest":
+        point = operating_point(rule, scores, fit_scores=fit_scores, fit_is_disease=is_disease)
         model.threshold_ = point.threshold
-    else:
-        share = float(np.mean(model.predict(eval_features)))
-        point = type(point)(rule, point.threshold, share)
-    return point
+        return point
+    if model.evidence_ != "distance" and is_disease.any() and (~is_disease).any():
+        model.threshold_ = float(
+            (fit_scores[is_disease].mean() + fit_scores[~is_disease].mean()) / 2
+        )
+    share = float(np.mean(model.predict(*evaluation)))
+    return OperatingPoint(rule, model.threshold_ or 0.0, share)
 
 
 def _valid(store: FeatureStore) -> tuple[np.ndarray, list[str]]:

@@ -209,6 +209,15 @@ class Pipeline:
         """The focus the backbone sees (none when segmentation is off)."""
         return self.config.diagnosis.focus if self.config.segmentation.enabled else "none"
 
+    @property
+    def feature_lesions(self) -> tuple[str, ...]:
+        """The lesions whose masks the features read: for the focus, or for the lesion burden
+        that ``diagnosis.evidence`` uses (none when segmentation is off)."""
+        if not self.config.segmentation.enabled:
+            return ()
+        wanted = self.focus != "none" or self.config.diagnosis.evidence != "distance"
+        return tuple(self.config.segmentation.lesions) if wanted else ()
+
     # -- hashes --------------------------------------------------------------------------------
 
     def stage_hash(self, stage: str) -> str:
@@ -263,6 +272,7 @@ class Pipeline:
                         include={"backbone", "weights", "image_size", "normalize"}
                     ),
                     "focus": self.focus,
+                    "feature_lesions": self.feature_lesions,
                     "min_lesion_pixels": config.segmentation.min_lesion_pixels,
                     "seeds": config.seeds,
                 }
@@ -276,6 +286,7 @@ class Pipeline:
                         "n_clusters",
                         "mapping",
                         "adapt",
+                        "evidence",
                         "operating_point",
                     }
                 ),
@@ -492,7 +503,7 @@ class Pipeline:
                     backbone=section.backbone,
                     weights=section.weights,
                     focus=self.focus,
-                    lesions=config.segmentation.lesions if self.focus != "none" else (),
+                    lesions=self.feature_lesions,
                     image_size=section.image_size,
                     batch_size=runtime.batch_size,
                     workers=runtime.workers,
@@ -532,10 +543,10 @@ class Pipeline:
             normal=config.normal,
             image_size=config.diagnosis.image_size,
             focus=self.focus,
-            lesions=config.segmentation.lesions if self.focus != "none" else (),
+            lesions=self.feature_lesions,
             min_lesion_pixels=config.segmentation.min_lesion_pixels,
             normalize=config.diagnosis.normalize,
-            segmenter_dir=self.segmenter_dir() if self.focus != "none" else None,
+            segmenter_dir=self.segmenter_dir() if self.feature_lesions else None,
             threshold=config.segmentation.threshold,
             modality=config.modality,
             similar_disease=self.most_similar(),
