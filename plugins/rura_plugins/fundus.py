@@ -42,8 +42,9 @@ FUNDUS_LESIONS: tuple[Lesion, ...] = (
     Lesion("vessels", "retinal vessels", ("vessel", "Vessels")),
 )
 
-#: Fundus photographs are used at 224 to 512 px, on ImageNet statistics.
-FUNDUS_PREPROCESSING = Preprocessing(input_size=(3, 512, 512))
+#: Fundus photographs are used at 224 to 1024 px, on ImageNet statistics; their lesions are
+#: segmented after illumination correction (``background``: docs/real-photos.md).
+FUNDUS_PREPROCESSING = Preprocessing(input_size=(3, 512, 512), normalize="background")
 
 
 def make_fundus() -> Modality:

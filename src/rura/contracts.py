@@ -10,12 +10,16 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """How a model expects its input: ``(channels, height, width)``, mean and std in [0, 1]."""
+    """How a model expects its input: ``(channels, height, width)``, mean and std in [0, 1].
+
+    A modality's ``normalize`` is the image normalisation its lesion segmenters default to
+    (:mod:`rura.data.normalize`; ``none`` for modalities it was not made for)."""
 
     input_size: tuple[int, int, int] = (3, 224, 224)
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     interpolation: str = "bilinear"
+    normalize: str = "none"
 
 
 @dataclass(frozen=True)

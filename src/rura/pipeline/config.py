@@ -125,10 +125,11 @@ class SegmentationConfig(Section):
     min_lesion_pixels: int = Field(
         1, ge=1, description="Drop predicted lesions smaller than this before focusing."
     )
-    normalize: str = Field(
-        "background",
-        description="Fundus normalisation the U-Net is trained and applied with: none, or a "
-        "'+'-joined list of background, clahe, standardize (docs/real-photos.md).",
+    normalize: str | None = Field(
+        None,
+        description="Image normalisation the U-Net is trained and applied with: none, or a "
+        "'+'-joined list of background, clahe, standardize (docs/real-photos.md); default: the "
+        "modality's (background for fundus).",
     )
     augment: Literal["basic", "camera"] = Field(
         "camera", description="Training augmentation; camera adds simulated camera changes."
@@ -142,7 +143,9 @@ class SegmentationConfig(Section):
         "and keep lesions out of it.",
     )
 
-    _normalize = field_validator("normalize")(lambda value: known_normalize(value))
+    _normalize = field_validator("normalize")(
+        lambda value: None if value is None else known_normalize(value)
+    )
 
 
 class DiagnosisConfig(Section):

@@ -210,6 +210,15 @@ class Pipeline:
         return self.config.diagnosis.focus if self.config.segmentation.enabled else "none"
 
     @property
+    def segmenter_normalize(self) -> str:
+        """The normalisation a trained segmenter uses: the config's, else the modality's."""
+        if self.config.segmentation.normalize is not None:
+            return self.config.segmentation.normalize
+        from rura.api import get_modality
+
+        return get_modality(self.config.modality).preprocessing.normalize
+
+    @property
     def feature_lesions(self) -> tuple[str, ...]:
         """The lesions whose masks the features read: for the focus, or for the lesion burden
         that ``diagnosis.evidence`` uses (none when segmentation is off)."""
@@ -253,6 +262,7 @@ class Pipeline:
                 return {"model": str(folder), "files": folder_digest(folder)}
             return {
                 "settings": settings,
+                "normalize": self.segmenter_normalize,
                 "lesions": manifest_digest(self.inputs.lesions),
                 "seed": seed,
             }
@@ -436,7 +446,7 @@ class Pipeline:
             batch_size=section.batch_size,
             lr=section.lr,
             seed=config.seeds[0],
-            normalize=section.normalize,
+            normalize=self.segmenter_normalize,
             augment=section.augment,
             fov_erode=section.fov_erode,
             context=("od",) if section.optic_disc else (),
