@@ -23,13 +23,16 @@ BURDEN = "lesion_burden.csv"
 
 
 def manifest_digest(manifest: Manifest) -> str:
-    """A hash of the manifest's rows and each image's size and modification time."""
+    """A hash of the manifest's rows and each image's and mask's size and modification time
+    (predicted masks are rewritten under the same names when the segmenter changes)."""
     digest = hashlib.sha256(str(manifest.root).encode())
     digest.update(manifest.table.to_csv(index=False).encode())
     for index in range(len(manifest)):
-        path = manifest.image_path(index)
-        stat = path.stat() if path.exists() else None
-        digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode() if stat else b"missing")
+        paths = [manifest.image_path(index)]
+        paths += [p for lesion in manifest.lesions if (p := manifest.mask_path(index, lesion))]
+        for path in paths:
+            stat = path.stat() if path.exists() else None
+            digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode() if stat else b"missing")
     return digest.hexdigest()
 
 
