@@ -125,3 +125,20 @@ def test_focus_without_masks_is_a_clear_error(tmp_path):
         embed(manifest, tmp_path / "f", focus="masked", lesions=["ma"], **SETTINGS)
     with pytest.raises(RuraError, match="needs --lesions"):
         embed(manifest, tmp_path / "f", focus="masked", **SETTINGS)
+
+
+def test_rewritten_masks_under_the_same_names_are_embedded_again(tmp_path):
+    """A new segmenter writes its masks under the old names: the cache must not serve features
+    computed from the previous masks."""
+    manifest = make_images(tmp_path, n=3, masks=True)
+    settings = {**SETTINGS, "focus": "masked", "lesions": ["ma"]}
+    first = embed(manifest, tmp_path / "out", **settings)
+    before = first.lesion_burden()["ma"].to_numpy()
+    for i in range(3):
+        mask = np.zeros((40, 40), np.uint8)
+        mask[20:36, 4:30] = 255  # another segmenter's masks, same file names
+        Image.fromarray(mask).save(tmp_path / "ma" / f"{i}.png")
+    second = embed(manifest, tmp_path / "out", **settings)
+    assert second.hash != first.hash
+    after = second.lesion_burden()["ma"].to_numpy()
+    assert (after > before).all() and np.allclose(after, after[0])  # read from the new masks
