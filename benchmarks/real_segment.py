@@ -79,7 +79,7 @@ REAL = TrainSettings(
     epochs=24,
     batch_size=8,
     normalize="background",
-    augment="camera",
+    augment="basic",
     fov_erode=0.015,
     context=("od",),
 )

@@ -144,7 +144,12 @@ def test_training_on_two_real_photos_records_the_recipe_and_attribution(idrid_20
     manifest = rura.load_dataset("idrid", idrid_20)
     two = manifest.subset(manifest.table.index < 2)
     settings = tiny_settings(
-        lesions=("ex", "he", "ma"), size=128, patch=64, epochs=1, val_fraction=0.5
+        lesions=("ex", "he", "ma"),
+        size=128,
+        patch=64,
+        epochs=1,
+        val_fraction=0.5,
+        augment="camera",
     )
     config = train_segmenter(two, tmp_path / "model", settings, progress=False)
     assert config["context"] == ["od"] and config["lesions"] == ["ex", "he", "ma"]

@@ -52,7 +52,7 @@ def train(
         help="Fundus normalisation: none, or '+'-joined background, clahe, standardize.",
     ),
     augment: str = typer.Option(
-        "camera", "--augment", help="basic, or camera (adds simulated camera changes)."
+        "basic", "--augment", help="basic, or camera (adds simulated camera changes)."
     ),
     fov_erode: float = typer.Option(
         0.015, "--fov-erode", min=0.0, max=0.49, help="Keep lesions this share inside the rim."

@@ -132,7 +132,7 @@ class SegmentationConfig(Section):
         "modality's (background for fundus).",
     )
     augment: Literal["basic", "camera"] = Field(
-        "camera", description="Training augmentation; camera adds simulated camera changes."
+        "basic", description="Training augmentation; camera adds simulated camera changes."
     )
     fov_erode: float = Field(
         0.015, ge=0, lt=0.5, description="Keep lesions this share of the side inside the rim."

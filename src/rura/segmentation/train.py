@@ -27,7 +27,7 @@ class TrainSettings:
     one measured on real photographs (``benchmarks/real_segment.py``, docs/real-photos.md): the
     field of view at 1024 px (a microaneurysm stays several pixels wide), 16 patches of 256 px per
     image and epoch, 70% centred on a lesion; illumination correction
-    (``normalize="background"``); simulated camera changes in training (``augment="camera"``);
+    (``normalize="background"``); basic augmentation (``augment="camera"`` adds simulated cameras);
     predictions kept inside the field of view (``fov_erode``) and out of the optic disc
     (``context=("od",)``, used when the training set has disc masks); and one mask threshold per
     lesion chosen on the validation images (``threshold=None``; a number fixes it).
@@ -52,7 +52,7 @@ class TrainSettings:
     val_fraction: float = 0.2
     threshold: float | None = None
     normalize: str = "background"
-    augment: str = "camera"
+    augment: str = "basic"
     fov_erode: float = 0.015
     context: tuple[str, ...] = ("od",)
 
