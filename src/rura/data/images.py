@@ -50,7 +50,7 @@ def load_image(
 ) -> LoadedImage:
     """Read ``path`` as 8-bit RGB, cropped square around the fundus and resized to ``size``."""
     path = Path(path)
-    image, scale = _open_rgb(path, size=size, max_pixels=max_pixels)
+    image, scale = open_rgb(path, size=size, max_pixels=max_pixels)
     source_size = (round(image.width * scale), round(image.height * scale))
     if crop_fov:
         box = field_of_view_box(np.asarray(image))
@@ -195,7 +195,7 @@ class _user_errors:
         raise ImageLoadError(f"{message}; replace or remove it, or pass --on-error skip") from None
 
 
-def _open_rgb(path: Path, *, size: int | None, max_pixels: int) -> tuple[Image.Image, float]:
+def open_rgb(path: Path, *, size: int | None, max_pixels: int) -> tuple[Image.Image, float]:
     """Decode ``path`` to RGB, at reduced size where possible; returns the image and the factor
     from decoded to source pixels."""
     from PIL import Image, ImageOps

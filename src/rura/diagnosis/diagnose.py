@@ -282,7 +282,7 @@ def _overlay_row(
     import numpy as np
     from PIL import Image
 
-    from rura.data.images import MAX_PIXELS, _open_rgb
+    from rura.data.images import MAX_PIXELS, open_rgb
     from rura.segmentation.predict import overlay_lesions
 
     paths = {lesion: manifest.mask_path(index, lesion) for lesion in lesions}
@@ -295,7 +295,7 @@ def _overlay_row(
         counts[f"pixels_{lesion}"] = int(np.count_nonzero(np.asarray(mask)))
         masks[lesion] = np.asarray(mask.resize(size, Image.Resampling.NEAREST)) > 127
         del mask
-    image, _ = _open_rgb(manifest.image_path(index), size=min(size), max_pixels=MAX_PIXELS)
+    image, _ = open_rgb(manifest.image_path(index), size=min(size), max_pixels=MAX_PIXELS)
     pixels = np.asarray(image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0))
     del image
     target = out / "overlays" / f"{Path(str(mask_path)).stem}.png"
