@@ -15,6 +15,7 @@ from rura.cli import (
     report_command,
     run_command,
     segment_command,
+    select_command,
     similarity_command,
     synth_command,
 )
@@ -59,6 +60,7 @@ def make_app() -> typer.Typer:
     segment_command.add_to(app)
     similarity_command.add_to(app)
     run_command.add_to(app)
+    select_command.add_to(app)
     baseline_command.add_to(app)
     diagnose_command.add_to(app)
     report_command.add_to(app)

@@ -26,7 +26,7 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def _overrides(values: list[str], seed: str | None) -> list[str]:
+def config_overrides(values: list[str], seed: str | None) -> list[str]:
     from rura.cli.options import split_commas
 
     overrides = list(values)
@@ -59,7 +59,7 @@ def run_command(
 
     err = Console(stderr=True, highlight=False)
     pipeline = Pipeline.from_config(
-        config, _overrides(set_values, seed), progress=not quiet, echo=lambda m: err.print(m)
+        config, config_overrides(set_values, seed), progress=not quiet, echo=lambda m: err.print(m)
     )
     if dry_run:
         for stage, what in pipeline.plan(from_stage=from_stage):
@@ -97,7 +97,10 @@ def ablate_command(
     _stop_on_sigterm()
     try:
         rows = run_ablation(
-            config, _overrides(set_values, seed), progress=not quiet, echo=lambda m: err.print(m)
+            config,
+            config_overrides(set_values, seed),
+            progress=not quiet,
+            echo=lambda m: err.print(m),
         )
     except KeyboardInterrupt:
         err.print(f"interrupted: run `rura ablate {config}` again to resume")

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rura.errors import RuraError, UnknownPluginError
 
 FocusMode = Literal["none", "masked", "mask", "overlay", "crop", "weighted"]
+AdaptMode = Literal["none", "center", "standardize", "coral"]
 
 
 def known_normalize(value: str) -> str:
@@ -166,10 +167,11 @@ class DiagnosisConfig(Section):
     mapping: Literal["reference", "lesion-burden"] = Field(
         "reference", description="Label-free rule that names the disease clusters."
     )
-    adapt: Literal["none", "center"] = Field(
+    adapt: AdaptMode = Field(
         "none",
-        description="Label-free camera adaptation: center moves the evaluation features' mean "
-        "onto the fit set's before predicting (assumes a similar disease share in both).",
+        description="Label-free camera adaptation of the evaluation features before predicting: "
+        "center matches the fit set's mean, standardize its mean and spread, coral its "
+        "covariance (each assumes a similar disease share in both).",
     )
     evidence: Literal["distance", "burden", "combined"] = Field(
         "distance",
@@ -185,6 +187,15 @@ class DiagnosisConfig(Section):
         "none",
         description="Fundus normalisation of the backbone's input: none, or a '+'-joined list "
         "of background, clahe, standardize (docs/real-photos.md).",
+    )
+    select: bool = Field(
+        False,
+        description="Choose focus, adapt, evidence and operating point label-free before "
+        "fitting: each known disease plays the target in turn (rura select; needs two known "
+        "diseases, else the settings here stay).",
+    )
+    select_images: int = Field(
+        40, ge=4, description="Known images per class that the selection samples."
     )
     fit_on: Literal["similar", "known"] = Field(
         "similar",
@@ -210,9 +221,44 @@ class RuntimeConfig(Section):
     on_error: Literal["raise", "skip"] = Field("raise", description="Unreadable images.")
 
 
+#: Named bundles of settings a config starts from (``preset: paper``); its own keys win.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "default": {},
+    "paper": {
+        "similarity": {"backbone": "vgg19", "weights": "imagenet", "loss": "contrastive"},
+        "segmentation": {
+            "architecture": "unet",
+            "encoder": "resnet50",
+            "weights": "imagenet",
+            "loss": "focal",
+            "normalize": "none",
+            "threshold": 0.5,
+        },
+        "diagnosis": {
+            "backbone": "resnet18",
+            "weights": "imagenet",
+            "focus": "masked",
+            "clusterer": "agg",
+            "mapping": "reference",
+            "adapt": "none",
+            "evidence": "distance",
+            "operating_point": "nearest",
+            "normalize": "none",
+            "select": False,
+        },
+    },
+}
+
+
 class PipelineConfig(Section):
     """A whole RURA-Net experiment."""
 
+    preset: Literal["default", "paper"] = Field(
+        "default",
+        description="Settings to start from: default (chosen on real photographs, "
+        "docs/real-photos.md) or paper (RURA-Net exactly as published); keys the config "
+        "gives win.",
+    )
     target: str = Field(description="The disease to diagnose; no image of it is labelled.")
     normal: str = Field("normal", description="The label of normal images.")
     modality: str = Field("fundus", description="Imaging modality plugin.")
@@ -256,6 +302,7 @@ def load_config(
         raw, where, base = read_yaml(path), str(path), path.resolve().parent
     for override in overrides:
         apply_override(raw, override)
+    raw = apply_preset(raw, where)
     config = validate(raw, where)
     check_config(config, base, where)
     return config, base
@@ -281,6 +328,20 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise RuraError(f"{path}: a config is a YAML mapping (target:, data:, ...), not this")
     return raw
+
+
+def apply_preset(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """``raw`` on top of its preset's settings (sections merged key by key)."""
+    name = raw.get("preset", "default")
+    if name not in PRESETS:
+        raise RuraError(f"{where}: preset {name!r} is unknown; choose {', '.join(PRESETS)}")
+    merged = dict(raw)
+    for section, values in PRESETS[name].items():
+        given = raw.get(section) or {}
+        if not isinstance(given, dict):
+            continue  # validation names the error
+        merged[section] = values | given
+    return merged
 
 
 def apply_override(raw: dict[str, Any], override: str) -> None:

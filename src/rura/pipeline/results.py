@@ -54,8 +54,8 @@ def evaluate_run(pipeline: Pipeline) -> dict[str, Any]:
             "n_fit": fit["n_fit"],
             "n_eval": int(scored.sum()),
             "n_unscored": int((~scored).sum()),
-            "clusterer": config.diagnosis.clusterer,
-            "mapping": config.diagnosis.mapping,
+            "clusterer": pipeline.diagnosis.clusterer,
+            "mapping": pipeline.diagnosis.mapping,
             "oracle": False,
             "disease_share": fit.get("disease_share"),
         }
@@ -69,7 +69,7 @@ def evaluate_run(pipeline: Pipeline) -> dict[str, Any]:
             )
             record |= result.to_dict()
             if seed == config.seeds[0]:
-                name = f"{config.diagnosis.backbone} · {config.diagnosis.clusterer}"
+                name = f"{config.diagnosis.backbone} · {pipeline.diagnosis.clusterer}"
                 plot_roc(
                     truth[scored],
                     table["score"].to_numpy()[scored],
@@ -124,10 +124,12 @@ def write_results(pipeline: Pipeline, per_seed: list[dict[str, Any]]) -> dict[st
         "normal": config.normal,
         "most_similar": pipeline.most_similar(),
         "backbone": config.diagnosis.backbone,
-        "clusterer": config.diagnosis.clusterer,
-        "mapping": config.diagnosis.mapping,
-        "adapt": config.diagnosis.adapt,
-        "operating_point": config.diagnosis.operating_point,
+        "clusterer": pipeline.diagnosis.clusterer,
+        "mapping": pipeline.diagnosis.mapping,
+        "adapt": pipeline.diagnosis.adapt,
+        "evidence": pipeline.diagnosis.evidence,
+        "operating_point": pipeline.diagnosis.operating_point,
+        "selected": config.diagnosis.select,
         "disease_share": _mean_share(per_seed),
         "focus": pipeline.focus,
         "oracle": False,

@@ -17,7 +17,14 @@ from typing import Any
 
 from rura.errors import RuraError
 from rura.io import write_text
-from rura.pipeline.config import PipelineConfig, given_segmenter, load_config, resolve_path, to_yaml
+from rura.pipeline.config import (
+    DiagnosisConfig,
+    PipelineConfig,
+    given_segmenter,
+    load_config,
+    resolve_path,
+    to_yaml,
+)
 from rura.pipeline.inputs import Inputs
 from rura.pipeline.state import RunLog, RunState, digest, folder_digest, now
 from rura.segmentation.pretrained import segmenter_folder
@@ -25,6 +32,7 @@ from rura.segmentation.pretrained import segmenter_folder
 STAGES: tuple[str, ...] = (
     "similarity",
     "segmentation",
+    "selection",
     "masks",
     "features",
     "diagnosis",
@@ -35,9 +43,10 @@ STAGES: tuple[str, ...] = (
 DEPENDS: dict[str, tuple[str, ...]] = {
     "similarity": (),
     "segmentation": (),
+    "selection": ("segmentation",),
     "masks": ("similarity", "segmentation"),
-    "features": ("similarity", "masks"),
-    "diagnosis": ("features",),
+    "features": ("similarity", "masks", "selection"),
+    "diagnosis": ("features", "selection"),
     "evaluation": ("diagnosis",),
     "model": ("diagnosis", "segmentation"),
     "report": ("evaluation", "model"),
@@ -170,6 +179,7 @@ class Pipeline:
         outputs = {
             "similarity": ["similarity/similarity.json"],
             "segmentation": ["segmentation"],
+            "selection": ["select/choice.json"],
             "masks": ["masks/source/manifest.csv", "masks/evaluation/manifest.csv"],
             "features": [f"features/seed{s}" for s in self.config.seeds],
             "diagnosis": [f"diagnosis/seed{s}/predictions.csv" for s in self.config.seeds],
@@ -191,6 +201,7 @@ class Pipeline:
             "clusterer": config.diagnosis.clusterer,
             "backbone": config.diagnosis.backbone,
             "focus": self.focus,
+            "base": str(self.base),  # where the config's relative paths start (rura compare RUN)
         }
 
     def _write_config(self) -> None:
@@ -202,12 +213,27 @@ class Pipeline:
             return self.config.similarity.enabled
         if stage in ("segmentation", "masks"):
             return self.config.segmentation.enabled
+        if stage == "selection":
+            return self.config.diagnosis.select
         return True
+
+    @property
+    def diagnosis(self) -> DiagnosisConfig:
+        """The diagnosis settings the run applies: the config's, with what the selection stage
+        chose (``diagnosis.select``) in place of the settings it chooses."""
+        section = self.config.diagnosis
+        choice = self.run_dir / "select" / "choice.json"
+        if not section.select or not choice.is_file():
+            return section
+        import json
+
+        chosen = json.loads(choice.read_text())["chosen"]
+        return section.model_copy(update=chosen)
 
     @property
     def focus(self) -> str:
         """The focus the backbone sees (none when segmentation is off)."""
-        return self.config.diagnosis.focus if self.config.segmentation.enabled else "none"
+        return self.diagnosis.focus if self.config.segmentation.enabled else "none"
 
     @property
     def segmenter_normalize(self) -> str:
@@ -224,8 +250,7 @@ class Pipeline:
         that ``diagnosis.evidence`` uses (none when segmentation is off)."""
         if not self.config.segmentation.enabled:
             return ()
-        wanted = self.focus != "none" or self.config.diagnosis.evidence != "distance"
-        return tuple(self.config.segmentation.lesions) if wanted else ()
+        return _lesions_read(self.config, self.focus, self.diagnosis.evidence)
 
     # -- hashes --------------------------------------------------------------------------------
 
@@ -281,12 +306,21 @@ class Pipeline:
                     "diagnosis": config.diagnosis.model_dump(
                         include={"backbone", "weights", "image_size", "normalize"}
                     ),
-                    "focus": self.focus,
-                    "feature_lesions": self.feature_lesions,
+                    "focus": config.diagnosis.focus,  # what selection chose: in its hash
+                    "feature_lesions": _lesions_read(
+                        config, config.diagnosis.focus, config.diagnosis.evidence
+                    ),
                     "min_lesion_pixels": config.segmentation.min_lesion_pixels,
                     "seeds": config.seeds,
                 }
             return own
+        if stage == "selection":
+            return {
+                "known": manifest_digest(self.inputs.known),
+                "diagnosis": config.diagnosis.model_dump(exclude={"fit_on"}),
+                "segmentation": config.segmentation.model_dump(include={"lesions", "threshold"}),
+                "seed": seed,
+            }
         if stage == "diagnosis":
             return {
                 "diagnosis": config.diagnosis.model_dump(
@@ -473,6 +507,12 @@ class Pipeline:
         )
         write_report(report, out / "eval")
 
+    def _stage_selection(self, resumable: bool) -> None:
+        from rura.pipeline.select import run_selection
+
+        run_selection(self)
+        self._state.set(focus=self.focus)  # type: ignore[union-attr]
+
     def _stage_masks(self, resumable: bool) -> None:
         from rura.segmentation.predict import predict_segmentation
 
@@ -496,7 +536,7 @@ class Pipeline:
         from rura.features.embed import embed
 
         config, runtime = self.config, self.config.runtime
-        section = config.diagnosis
+        section = self.diagnosis
         sets = self.set_manifests()
         seeded = str(section.weights).lower() in ("none", "random")
         first = config.seeds[0]
@@ -567,6 +607,14 @@ class Pipeline:
 
         self._state.set(status="complete", most_similar=self.most_similar(), finished=now())
         write_report(self.run_dir, seed=self.config.seeds[0])
+
+
+def _lesions_read(config: PipelineConfig, focus: str, evidence: str) -> tuple[str, ...]:
+    """The lesions the features read for ``focus`` and ``evidence`` (none without masks)."""
+    if not config.segmentation.enabled:
+        return ()
+    wanted = focus != "none" or evidence != "distance"
+    return tuple(config.segmentation.lesions) if wanted else ()
 
 
 def _device(value: str) -> str | None:
