@@ -59,17 +59,16 @@ def build_photos(out: Path) -> Path:
         row = manifest.table.iloc[index]
         photo = np.asarray(Image.open(manifest.image_path(index)).convert("RGB"))
         lesions = np.zeros(photo.shape[:2], np.uint8)
+        whole = (0, 0, photo.shape[1], photo.shape[0])
         for lesion in PAINTED:
             if lesion in manifest.lesions:
-                mask = manifest.load_mask(index, lesion)
-                if mask is not None:
-                    lesions |= mask.astype(np.uint8)
+                lesions |= manifest.load_mask(index, lesion, whole).astype(np.uint8)
         lesions = cv2.dilate(lesions, np.ones((9, 9), np.uint8))
         painted = cv2.inpaint(photo, lesions, 7, cv2.INPAINT_TELEA)
         height = round(photo.shape[0] * WIDTH / photo.shape[1])
         for image, name in ((photo, "mild_dr"), (painted, "normal")):
             small = Image.fromarray(image).resize((WIDTH, height), Image.Resampling.LANCZOS)
-            small.save(out / name / f"{row['id']}.jpg", quality=95)
+            small.save(out / name / f"{Path(row['path']).stem}.jpg", quality=95)
     retina = data.retina()
     Image.fromarray(retina).save(out / "normal" / "retina.jpg", quality=95)
     fov = retina.max(axis=2) > 20

@@ -40,7 +40,8 @@ TINY: dict[str, Any] = {
         "patches_per_image": 1,
         "batch_size": 4,
     },
-    "diagnosis": {"backbone": "resnet18", "weights": "none", "image_size": SIZE},
+    # selection is tested in test_select.py; elsewhere it would only slow every run down
+    "diagnosis": {"backbone": "resnet18", "weights": "none", "image_size": SIZE, "select": False},
     "evaluation": {"bootstrap": 20},
 }
 

@@ -171,3 +171,34 @@ def test_without_a_lesion_set_the_shipped_segmenter_is_used(config_file, monkeyp
     monkeypatch.setattr(pretrained, "available", lambda: [])  # an install without it
     with pytest.raises(RuraError, match=r"segmentation needs data\.lesions"):
         load_config(config_file)
+
+
+def test_preset_paper_sets_the_papers_method_and_the_config_still_wins(config_file):
+    edit(config_file, lambda raw: raw.update(preset="paper"))
+    config, _ = load_config(config_file)
+    diagnosis = config.diagnosis
+    assert (diagnosis.focus, diagnosis.clusterer, diagnosis.adapt) == ("masked", "agg", "none")
+    assert (diagnosis.evidence, diagnosis.operating_point) == ("distance", "nearest")
+    assert config.segmentation.loss == "focal" and config.segmentation.normalize == "none"
+    assert config.similarity.loss == "contrastive"
+    # the tiny config names its own backbones and encoders: those stay
+    assert config.diagnosis.backbone == "resnet18" and config.segmentation.encoder == "resnet18"
+    assert config.similarity.backbone == "resnet18"
+    config, _ = load_config(config_file, ["diagnosis.focus=overlay"])
+    assert config.diagnosis.focus == "overlay" and config.diagnosis.adapt == "none"
+
+
+def test_preset_paper_without_overrides_is_the_published_architecture(pipeline_data, tmp_path):
+    raw = {"preset": "paper", "target": "mild_dr", "data": {"known": "k", "evaluation": "e"}}
+    from rura.pipeline.config import apply_preset
+
+    config = PipelineConfig.model_validate(apply_preset(raw, "config"))
+    assert config.similarity.backbone == "vgg19"
+    assert (config.segmentation.architecture, config.segmentation.encoder) == ("unet", "resnet50")
+    assert config.diagnosis.backbone == "resnet18"
+
+
+def test_an_unknown_preset_is_one_line(config_file):
+    edit(config_file, lambda raw: raw.update(preset="papers"))
+    with pytest.raises(RuraError, match="preset 'papers' is unknown; choose default, paper"):
+        load_config(config_file)

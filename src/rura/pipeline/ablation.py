@@ -27,15 +27,19 @@ VARIANTS: dict[str, str] = {
 
 
 def variant_configs(pipeline: Pipeline) -> dict[str, dict[str, Any]]:
-    """The config of each ablation variant (the full run's, changed where the variant differs)."""
+    """The config of each ablation variant (the full run's, changed where the variant differs).
+
+    The variants decide with the full run's diagnosis settings (what its selection stage chose,
+    if it has one) and do not select again: an ablation removes a component, nothing else."""
     base = pipeline.config.model_dump(mode="json")
+    base["diagnosis"] = pipeline.diagnosis.model_dump(mode="json") | {"select": False}
     root = pipeline.run_dir
     segmenter = pipeline.segmenter_dir()
     siamese = json.loads(json.dumps(base))
     siamese["out"] = str(root / "ablation" / "siamese")
     siamese["similarity"] |= {"enabled": False, "most_similar": pipeline.most_similar()}
     siamese["segmentation"]["enabled"] = False
-    siamese["diagnosis"] |= {"focus": "none", "mapping": "reference"}
+    siamese["diagnosis"] |= {"focus": "none", "mapping": "reference", "evidence": "distance"}
     segmentation = json.loads(json.dumps(base))
     segmentation["out"] = str(root / "ablation" / "segmentation")
     segmentation["similarity"] |= {"enabled": False, "most_similar": None}

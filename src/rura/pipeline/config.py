@@ -156,8 +156,9 @@ class DiagnosisConfig(Section):
     weights: str = Field("imagenet", description="none, imagenet, or a local weights file.")
     image_size: int | None = Field(None, ge=16, description="Input px (default: backbone's).")
     focus: FocusMode = Field(
-        "masked",
-        description="What the backbone sees: none, masked, mask, overlay, crop or weighted.",
+        "weighted",
+        description="What the backbone sees: none, masked (the paper's), mask, overlay, crop, or "
+        "weighted (the whole image, dimmed away from predicted lesions).",
     )
     clusterer: str = Field("agg", description="Clustering plugin (the paper's agglomerative).")
     clusterer_params: dict[str, Any] = Field(
@@ -168,7 +169,7 @@ class DiagnosisConfig(Section):
         "reference", description="Label-free rule that names the disease clusters."
     )
     adapt: AdaptMode = Field(
-        "none",
+        "center",
         description="Label-free camera adaptation of the evaluation features before predicting: "
         "center matches the fit set's mean, standardize its mean and spread, coral its "
         "covariance (each assumes a similar disease share in both).",
@@ -179,9 +180,10 @@ class DiagnosisConfig(Section):
         "burden, or both standardised on the fit set and averaged.",
     )
     operating_point: Literal["nearest", "mixture", "otsu", "prior"] = Field(
-        "nearest",
-        description="Label-free cut on the disease score: nearest (the clusters decide), mixture "
-        "or otsu (split the evaluation scores), prior (prior-shift EM).",
+        "otsu",
+        description="Label-free cut on the disease score: otsu or mixture (split the evaluation "
+        "scores; they assume both classes are there), nearest (the clusters decide, the "
+        "paper's), prior (prior-shift EM).",
     )
     normalize: str = Field(
         "none",
@@ -189,7 +191,7 @@ class DiagnosisConfig(Section):
         "of background, clahe, standardize (docs/real-photos.md).",
     )
     select: bool = Field(
-        False,
+        True,
         description="Choose focus, adapt, evidence and operating point label-free before "
         "fitting: each known disease plays the target in turn (rura select; needs two known "
         "diseases, else the settings here stay).",
