@@ -112,7 +112,7 @@ def run_grid(args: argparse.Namespace) -> dict:
         labels = source.manifest.table.set_index("id").loc[fit_ids, "label"].to_numpy()
         features, ids = valid_rows(evaluation)
         blinded = pipeline.inputs.evaluation.table
-        labels_by_id = dict(zip(blinded["id"], pipeline.inputs.evaluation_truth(), strict=True))
+        labels_by_id = pipeline.inputs.evaluation_labels()
         paths_by_id = dict(zip(blinded["id"], blinded["path"], strict=True))
         truth = np.array([labels_by_id[i] == "mild_dr" for i in ids], int)  # scoring only
         stems = [Path(paths_by_id[i]).stem for i in ids]

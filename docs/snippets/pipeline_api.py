@@ -44,5 +44,5 @@ print("most similar:", result.most_similar)
 print("AUC", round(result.summary["auc"]["mean"], 3), "report:", result.report)
 
 again = rura.Pipeline.from_config(config, ["diagnosis.clusterer=kmeans"], progress=False).run()
-print("recomputed:", again.executed)  # diagnosis, evaluation, model, report
-assert again.executed == ["diagnosis", "evaluation", "model", "report"]
+print("recomputed:", again.executed)  # selection (it refits), diagnosis, evaluation, model, report
+assert again.executed == ["selection", "diagnosis", "evaluation", "model", "report"]

@@ -95,8 +95,12 @@ def test_config_mistakes_are_one_line_errors(config_file, change, message):
 
 def test_disabled_segmentation_needs_whole_image_features(config_file):
     edit(config_file, lambda c: c["segmentation"].update(enabled=False))
+    config, _ = load_config(config_file)  # the default focus falls back to whole images
+    from rura.pipeline import Pipeline
+
+    assert Pipeline(config, config_file.parent).focus == "none"
     with pytest.raises(RuraError, match=r"diagnosis\.focus 'masked' needs lesion masks"):
-        load_config(config_file)
+        load_config(config_file, ["diagnosis.focus=masked"])
     load_config(config_file, ["diagnosis.focus=none"])
 
 

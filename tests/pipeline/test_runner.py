@@ -14,15 +14,18 @@ from rura.pipeline.inputs import Inputs
 from tests.pipeline.conftest import WITHOUT_SIMILARITY, tiny_config
 
 PREDICTION_COLUMNS = ["id", "predicted", "score", "cluster"]
+#: The stages a tiny run executes: its config turns selection off (test_select.py covers it).
+ACTIVE = [stage for stage in STAGES if stage != "selection"]
 
 
 def test_a_run_writes_every_stage_into_the_run_directory(shared_run):
     _, result = shared_run
     run = result.run_dir
-    assert result.executed == list(STAGES) and result.skipped == []
+    assert result.executed == ACTIVE and result.skipped == []
     state = json.loads((run / "run.json").read_text())
     assert state["status"] == "complete"
-    assert {s["status"] for s in state["stages"].values()} == {"done"}
+    assert {s["status"] for s in state["stages"].values()} == {"done", "disabled"}
+    assert state["stages"]["selection"]["status"] == "disabled"
     assert state["most_similar"] == result.most_similar
     assert result.most_similar in ("hypertensive_retinopathy", "glaucoma")
     for path in (
@@ -74,9 +77,11 @@ def test_evaluation_metrics_match_the_written_predictions(shared_run):
 def test_a_second_run_recomputes_nothing(shared_run):
     pipeline, _ = shared_run
     again = Pipeline.from_config(pipeline.run_dir.parent / "run.yaml", progress=False)
-    assert [what for _, what in again.plan()] == ["cached"] * len(STAGES)
+    plan = dict(again.plan())
+    assert plan.pop("selection") == "disabled"
+    assert set(plan.values()) == {"cached"}
     result = again.run()
-    assert result.executed == [] and result.skipped == list(STAGES)
+    assert result.executed == [] and result.skipped == ACTIVE
 
 
 def test_the_report_is_html_with_its_images_embedded(shared_run):
@@ -108,7 +113,7 @@ def test_changing_a_parameter_recomputes_that_stage_and_those_after_it(pipeline_
     out = tmp_path / "run"
     config = tiny_config(pipeline_data, out, similarity=WITHOUT_SIMILARITY, seeds=[0])
     first = Pipeline.from_config(config, progress=False).run()
-    assert first.executed == [s for s in STAGES if s != "similarity"]
+    assert first.executed == [s for s in ACTIVE if s != "similarity"]
     weights = (out / "segmentation/model/model.safetensors").stat().st_mtime_ns
 
     clusterer = Pipeline.from_config(config, ["diagnosis.clusterer=kmeans"], progress=False).run()
@@ -265,7 +270,7 @@ def test_center_adaptation_predicts_from_recentred_evaluation_features(pipeline_
         seeds=[0],
         similarity=WITHOUT_SIMILARITY,
         segmentation={"enabled": False},
-        diagnosis={"focus": "none", "clusterer": "kmeans"},
+        diagnosis={"focus": "none", "clusterer": "kmeans", "adapt": "none"},
     )
     Pipeline.from_config(config, progress=False).run(until="diagnosis")
     adapted = Pipeline.from_config(config, ["diagnosis.adapt=center"], progress=False)

@@ -249,3 +249,51 @@ def test_the_seed_draws_the_subsamples(run_dir, monkeypatch):
     write_report(run_dir, seed=4)
     assert (run_dir / "report_files" / "feature_map.png").read_bytes() != first
     assert seeds == [3, 3, 4]
+
+
+def write_comparison(run_dir):
+    """A ``rura compare RUN`` leaderboard in ``RUN/compare``, written by the real writer."""
+    from rura.experiments.compare import write_leaderboard
+    from rura.experiments.compare_run import RUN_COLUMNS
+
+    rows = []
+    for focus, cluster, own, f1 in (("none", "agg", True, 0.8), ("masked", "pam", False, 0.6)):
+        for seed in (0, 1):
+            metrics = {m: f1 + 0.01 * seed for m in ("accuracy", "precision", "recall", "f1")}
+            rows.append(
+                {"backbone": "resnet18", "focus": focus, "cluster": cluster, "seed": seed}
+                | {"run": own, "mapping": "reference", "oracle": False, "mode": "inductive"}
+                | metrics
+                | {"auc": 0.9, "disease_share": 0.5}
+            )
+    rows.append(
+        {"backbone": "resnet18", "focus": "none", "cluster": "hdbscan", "seed": 0, "run": False}
+        | {"mapping": "reference", "oracle": False, "error": "no predict"}
+    )
+    settings = {"seeds": [0, 1], "focuses": ["none", "masked"], "adapt": "center"}
+    out = run_dir / "compare"
+    write_leaderboard(rows, None, out, settings=settings, markdown="# x\n", columns=RUN_COLUMNS)
+
+
+def test_a_comparison_section_only_when_the_run_has_a_leaderboard(run_dir):
+    write_comparison(run_dir)
+    html, md = write_report(run_dir)
+    page = parse(html)
+    assert page.sections() == set(SECTIONS) | {"comparison"}
+    text, markdown = "".join(page.text), md.read_text()
+    assert "camera adaptation center" in text and "seeds 0, 1" in text
+    assert "| **resnet18** | **none** | **agg** | **0.8050 ± 0.0050** |" in markdown
+    assert "| resnet18 | masked | pam | 0.6050 ± 0.0050 |" in markdown
+    assert "failed: no predict" in text
+    assert any("rura compare" in alt for alt in images_of(page))
+    assert (run_dir / "report_files" / "comparison.png").is_file()
+
+    (run_dir / "compare" / "leaderboard.json").write_text("{broken")
+    page = parse(write_report(run_dir)[0])
+    assert "comparison" in page.sections()
+    assert "No readable compare/leaderboard.json" in "".join(page.text)
+
+    shutil.rmtree(run_dir / "compare")
+    page = parse(write_report(run_dir)[0])
+    assert page.sections() == set(SECTIONS)
+    assert not (run_dir / "report_files" / "comparison.png").exists()

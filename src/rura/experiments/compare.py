@@ -236,67 +236,105 @@ def _predictions(
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and standard deviation over seeds for each backbone and clusterer."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    """Mean and standard deviation over seeds for each backbone, focus and clusterer."""
+    groups: dict[tuple[str, Any, str], list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault((row["backbone"], row["cluster"]), []).append(row)
+        groups.setdefault((row["backbone"], row.get("focus"), row["cluster"]), []).append(row)
     summary = []
-    for (backbone, cluster), members in groups.items():
+    for (backbone, focus, cluster), members in groups.items():
         ok = [m for m in members if "error" not in m]
         entry: dict[str, Any] = {
             "backbone": backbone,
+            "focus": focus,
             "cluster": cluster,
             "mapping": members[0]["mapping"],
             "oracle": members[0]["oracle"],
             "seeds": len(ok),
         }
+        if "run" in members[0]:  # rura compare RUN: whether these are the run's own settings
+            entry["run"] = bool(members[0]["run"])
         if not ok:
             entry["error"] = members[0]["error"]
         for metric in METRICS:
             values = [m[metric] for m in ok if m.get(metric) is not None]
             entry[f"{metric}_mean"] = float(np.mean(values)) if values else None
             entry[f"{metric}_std"] = float(np.std(values)) if values else None
+        shares = [m["disease_share"] for m in ok if m.get("disease_share") is not None]
+        if shares:
+            entry["disease_share_mean"] = float(np.mean(shares))
         summary.append(entry)
     return summary
 
 
-def write_leaderboard(rows: list[dict[str, Any]], config: CompareConfig, out: Path) -> None:
-    """leaderboard.csv (a row per run), .json (runs, summary, config), .md and a bar chart."""
+def varies_in_focus(summary: list[dict[str, Any]]) -> bool:
+    """Whether the leaderboard compares focus modes (then its names and tables show them)."""
+    return len({s.get("focus") for s in summary}) > 1
+
+
+def entry_name(entry: dict[str, Any], *, focus: bool = False) -> str:
+    """``backbone · clusterer``, or ``backbone · focus · clusterer``."""
+    parts = [entry["backbone"], *([str(entry.get("focus"))] if focus else []), entry["cluster"]]
+    return " · ".join(parts)
+
+
+LEADERBOARD_COLUMNS = (
+    "backbone",
+    "cluster",
+    "seed",
+    "mapping",
+    "oracle",
+    "mode",
+    "n_fit",
+    "n_eval",
+)
+
+
+def write_leaderboard(
+    rows: list[dict[str, Any]],
+    config: Any,
+    out: Path,
+    *,
+    settings: dict[str, Any] | None = None,
+    markdown: str | None = None,
+    columns: tuple[str, ...] = LEADERBOARD_COLUMNS,
+) -> None:
+    """leaderboard.csv (a row per run), .json (runs, summary, config), .md and a bar chart.
+
+    ``config`` is a :class:`CompareConfig`; ``rura compare RUN`` gives its own ``settings`` (the
+    JSON's config), ``markdown`` and CSV ``columns`` instead."""
     import pandas as pd
 
     from rura.evaluation.plots import plot_leaderboard
 
     out.mkdir(parents=True, exist_ok=True)
-    columns = [
-        "backbone",
-        "cluster",
-        "seed",
-        "mapping",
-        "oracle",
-        "mode",
-        "n_fit",
-        "n_eval",
+    header = [
+        *columns,
         *METRICS,
         *(f"{m}_{b}" for m in METRICS for b in ("low", "high")),
         "error",
     ]
     table = pd.DataFrame([{k: v for k, v in row.items() if k != "confusion"} for row in rows])
-    table = table.reindex(columns=columns)
+    table = table.reindex(columns=header)
     with atomic_path(out / "leaderboard.csv") as temporary:
         table.to_csv(temporary, index=False)
     summary = summarise(rows)
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
+    if settings is None:
+        settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
     write_text(
         out / "leaderboard.json",
         json.dumps({"config": settings, "summary": summary, "runs": rows}, indent=2, default=str),
     )
-    write_text(out / "leaderboard.md", leaderboard_markdown(summary, config))
+    if markdown is None:
+        markdown = leaderboard_markdown(summary, config)
+    write_text(out / "leaderboard.md", markdown)
     ok = [s for s in summary if "error" not in s]
     if ok:
-        names = [f"{s['backbone']} · {s['cluster']}" for s in ok]
+        focus = varies_in_focus(summary)
+        names = [entry_name(s, focus=focus) for s in ok]
         means = {m: [s[f"{m}_mean"] for s in ok] for m in HEADLINE}
         stds = {m: [s[f"{m}_std"] for s in ok] for m in HEADLINE}
-        title = "Zero-shot diagnosis" + (" (ORACLE mapping)" if config.mapping == "oracle" else "")
+        oracle = any(s["oracle"] for s in summary)
+        title = "Zero-shot diagnosis" + (" (ORACLE mapping)" if oracle else "")
         plot_leaderboard(names, means, stds, out / "leaderboard.png", title=title)
 
 

@@ -447,7 +447,8 @@ def check_config(config: PipelineConfig, base: Path, where: str) -> None:
                 f"{where}: segmentation.lesions: {model} segments {', '.join(has)}, not "
                 f"{', '.join(missing)}; choose segmentation.lesions among them"
             )
-    if config.diagnosis.focus != "none" and not segmentation.enabled:
+    focus_given = "focus" in config.diagnosis.model_fields_set
+    if focus_given and config.diagnosis.focus != "none" and not segmentation.enabled:
         raise RuraError(
             f"{where}: diagnosis.focus {config.diagnosis.focus!r} needs lesion masks: enable "
             "segmentation, or set diagnosis.focus: none"

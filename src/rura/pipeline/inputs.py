@@ -77,6 +77,11 @@ class Inputs:
         """The evaluation labels (in the blinded set's row order): for scoring only."""
         return self._evaluation.table["label"].to_numpy()
 
+    def evaluation_labels(self) -> dict[str, str]:
+        """Each evaluation id's label (reads :meth:`evaluation_truth`): for scoring only."""
+        ids = self.evaluation.table["id"]
+        return dict(zip(ids, self.evaluation_truth(), strict=True))
+
     def evaluation_digest(self) -> str:
         """A hash of the evaluation set including its labels (the evaluation stage's input)."""
         return manifest_digest(self._evaluation)

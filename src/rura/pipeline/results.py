@@ -27,13 +27,7 @@ def evaluate_run(pipeline: Pipeline) -> dict[str, Any]:
     from rura.evaluation.plots import plot_confusion, plot_roc
 
     config = pipeline.config
-    labels = dict(
-        zip(
-            pipeline.inputs.evaluation.table["id"],
-            pipeline.inputs.evaluation_truth(),
-            strict=True,
-        )
-    )
+    labels = pipeline.inputs.evaluation_labels()
     results = pipeline.run_dir / "results"
     per_seed: list[dict[str, Any]] = []
     for seed in config.seeds:

@@ -45,8 +45,8 @@ DEPENDS: dict[str, tuple[str, ...]] = {
     "segmentation": (),
     "selection": ("segmentation",),
     "masks": ("similarity", "segmentation"),
-    "features": ("similarity", "masks", "selection"),
-    "diagnosis": ("features", "selection"),
+    "features": ("similarity", "masks"),
+    "diagnosis": ("features",),
     "evaluation": ("diagnosis",),
     "model": ("diagnosis", "segmentation"),
     "report": ("evaluation", "model"),
@@ -248,9 +248,7 @@ class Pipeline:
     def feature_lesions(self) -> tuple[str, ...]:
         """The lesions whose masks the features read: for the focus, or for the lesion burden
         that ``diagnosis.evidence`` uses (none when segmentation is off)."""
-        if not self.config.segmentation.enabled:
-            return ()
-        return _lesions_read(self.config, self.focus, self.diagnosis.evidence)
+        return lesions_read(self.config, self.focus, self.diagnosis)
 
     # -- hashes --------------------------------------------------------------------------------
 
@@ -306,15 +304,15 @@ class Pipeline:
                     "diagnosis": config.diagnosis.model_dump(
                         include={"backbone", "weights", "image_size", "normalize"}
                     ),
-                    "focus": config.diagnosis.focus,  # what selection chose: in its hash
-                    "feature_lesions": _lesions_read(
-                        config, config.diagnosis.focus, config.diagnosis.evidence
-                    ),
+                    "focus": self.focus,  # the selection stage's choice, when it ran
+                    "feature_lesions": self.feature_lesions,
                     "min_lesion_pixels": config.segmentation.min_lesion_pixels,
                     "seeds": config.seeds,
                 }
             return own
         if stage == "selection":
+            if not config.diagnosis.select:
+                return {"enabled": False}
             return {
                 "known": manifest_digest(self.inputs.known),
                 "diagnosis": config.diagnosis.model_dump(exclude={"fit_on"}),
@@ -323,7 +321,7 @@ class Pipeline:
             }
         if stage == "diagnosis":
             return {
-                "diagnosis": config.diagnosis.model_dump(
+                "diagnosis": self.diagnosis.model_dump(
                     include={
                         "clusterer",
                         "clusterer_params",
@@ -512,6 +510,9 @@ class Pipeline:
 
         run_selection(self)
         self._state.set(focus=self.focus)  # type: ignore[union-attr]
+        # What it chose is part of the later stages' inputs: hash them afresh.
+        done = STAGES[: STAGES.index("selection") + 1]
+        self._hashes = {stage: value for stage, value in self._hashes.items() if stage in done}
 
     def _stage_masks(self, resumable: bool) -> None:
         from rura.segmentation.predict import predict_segmentation
@@ -532,13 +533,44 @@ class Pipeline:
                 progress=self.progress,
             )
 
-    def _stage_features(self, resumable: bool) -> None:
+    def embed_set(
+        self,
+        manifest: Any,
+        out: Path,
+        *,
+        focus: str,
+        lesions: tuple[str, ...],
+        seed: int,
+        backbone: str | None = None,
+    ) -> Any:
+        """Embed ``manifest`` into ``out`` as the run embeds (its backbone unless ``backbone``
+        is given, weights, size, normalisation and runtime); returns the feature store."""
         from rura.features.embed import embed
 
         config, runtime = self.config, self.config.runtime
-        section = self.diagnosis
+        section = config.diagnosis
+        return embed(
+            manifest,
+            out,
+            backbone=backbone or section.backbone,
+            weights=section.weights,
+            focus=focus,
+            lesions=lesions,
+            image_size=section.image_size,
+            batch_size=runtime.batch_size,
+            workers=runtime.workers,
+            device=_device(runtime.device),
+            seed=seed,
+            on_error=runtime.on_error,
+            min_lesion_pixels=config.segmentation.min_lesion_pixels,
+            normalize=section.normalize,
+            progress=self.progress,
+        )
+
+    def _stage_features(self, resumable: bool) -> None:
+        config = self.config
         sets = self.set_manifests()
-        seeded = str(section.weights).lower() in ("none", "random")
+        seeded = str(config.diagnosis.weights).lower() in ("none", "random")
         first = config.seeds[0]
         for seed in config.seeds:
             for name, manifest in sets.items():
@@ -547,22 +579,8 @@ class Pipeline:
                     shutil.rmtree(out, ignore_errors=True)
                     shutil.copytree(self.seed_dir("features", first) / name, out)
                     continue
-                embed(
-                    manifest,
-                    out,
-                    backbone=section.backbone,
-                    weights=section.weights,
-                    focus=self.focus,
-                    lesions=self.feature_lesions,
-                    image_size=section.image_size,
-                    batch_size=runtime.batch_size,
-                    workers=runtime.workers,
-                    device=_device(runtime.device),
-                    seed=seed,
-                    on_error=runtime.on_error,
-                    min_lesion_pixels=config.segmentation.min_lesion_pixels,
-                    normalize=section.normalize,
-                    progress=self.progress,
+                self.embed_set(
+                    manifest, out, focus=self.focus, lesions=self.feature_lesions, seed=seed
                 )
 
     def _stage_diagnosis(self, resumable: bool) -> None:
@@ -609,12 +627,13 @@ class Pipeline:
         write_report(self.run_dir, seed=self.config.seeds[0])
 
 
-def _lesions_read(config: PipelineConfig, focus: str, evidence: str) -> tuple[str, ...]:
-    """The lesions the features read for ``focus`` and ``evidence`` (none without masks)."""
+def lesions_read(config: PipelineConfig, focus: str, diagnosis: Any) -> tuple[str, ...]:
+    """The lesion masks features read: for ``focus``, or for the lesion burden that the
+    ``diagnosis`` settings' evidence or mapping reads (none when segmentation is off)."""
     if not config.segmentation.enabled:
         return ()
-    wanted = focus != "none" or evidence != "distance"
-    return tuple(config.segmentation.lesions) if wanted else ()
+    burden = diagnosis.evidence != "distance" or diagnosis.mapping == "lesion-burden"
+    return tuple(config.segmentation.lesions) if focus != "none" or burden else ()
 
 
 def _device(value: str) -> str | None:

@@ -148,7 +148,6 @@ class SelectionSets:
 def prepare_sets(pipeline: Pipeline, out: Path, focuses: set[str]) -> SelectionSets:
     """Sample the known set, simulate the other camera, predict masks and embed each focus (all
     cached in ``out``: a rerun only refits)."""
-    from rura.features.embed import embed
     from rura.pipeline.diagnosis import store_burden
 
     config = pipeline.config
@@ -165,26 +164,11 @@ def prepare_sets(pipeline: Pipeline, out: Path, focuses: set[str]) -> SelectionS
     features: dict[str, dict[str, np.ndarray]] = {"plain": {}, "shifted": {}}
     burden: dict[str, np.ndarray | None] = {}
     lesions = tuple(config.segmentation.lesions) if config.segmentation.enabled else ()
-    section, runtime = config.diagnosis, config.runtime
     for focus in sorted(focuses, key=list(DEFAULT_GRID["focus"]).index):
         for name, manifest in manifests.items():
             pipeline.log(f"select: embedding {len(manifest)} {name} known images, focus {focus}")
-            store = embed(
-                manifest,
-                out / "features" / focus / name,
-                backbone=section.backbone,
-                weights=section.weights,
-                focus=focus,
-                lesions=lesions,
-                image_size=section.image_size,
-                batch_size=runtime.batch_size,
-                workers=runtime.workers,
-                device=None if runtime.device == "auto" else runtime.device,
-                seed=seed,
-                on_error=runtime.on_error,
-                min_lesion_pixels=config.segmentation.min_lesion_pixels,
-                normalize=section.normalize,
-                progress=pipeline.progress,
+            store = pipeline.embed_set(
+                manifest, out / "features" / focus / name, focus=focus, lesions=lesions, seed=seed
             )
             features[name][focus] = _rows(store, len(manifest))
             ids = store.manifest.table["id"].tolist()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rura.errors import RuraError
 from rura.io import write_text
-from rura.report import outcome, stages
+from rura.report import comparison, outcome, stages
 from rura.report.document import Document, Note, Section, render_html, render_markdown
 from rura.report.rundir import Run
 from rura.report.values import Context
@@ -22,7 +22,10 @@ SECTIONS: list[tuple[str, str, Callable[[Context, Section], None]]] = [
     ("roc", "ROC curve", outcome.roc),
     ("confusion", "Confusion matrix", outcome.confusion),
     ("results", "Results", outcome.results),
+    ("comparison", "Comparison", comparison.comparison),
 ]
+#: Sections shown only when the run holds what they show.
+OPTIONAL: dict[str, Callable[[Run], bool]] = {"comparison": comparison.present}
 
 
 def write_report(
@@ -56,6 +59,8 @@ def build_document(context: Context) -> Document:
     run = context.run
     sections = []
     for anchor, title, builder in SECTIONS:
+        if anchor in OPTIONAL and not OPTIONAL[anchor](run):
+            continue
         section = Section(anchor, title)
         try:
             builder(context, section)
