@@ -297,3 +297,30 @@ def test_a_comparison_section_only_when_the_run_has_a_leaderboard(run_dir):
     page = parse(write_report(run_dir)[0])
     assert page.sections() == set(SECTIONS)
     assert not (run_dir / "report_files" / "comparison.png").exists()
+
+
+def test_a_selection_section_only_when_the_run_has_one(run_dir):
+    from rura.pipeline.select import Selection, write_selection
+
+    rows = [
+        {"focus": f, "clusterer": "agg", "mapping": "reference", "adapt": "center"}
+        | {"evidence": "distance", "operating_point": "otsu", "auc": auc, "f1": 0.7}
+        | {"score": (auc + 0.7) / 2, "auc:amd": auc, "f1:amd": 0.7}
+        for f, auc in (("weighted", 0.9), ("masked", 0.8))
+    ]
+    chosen = {k: rows[0][k] for k in ("focus", "clusterer", "mapping", "adapt")}
+    write_selection(Selection(rows, chosen, {"amd": "rvo"}), run_dir / "select")
+    html, md = write_report(run_dir)
+    page = parse(html)
+    assert page.sections() == set(SECTIONS) | {"selection"}
+    text = "".join(page.text)
+    assert "focus weighted" in text and "amd (fitted on rvo)" in text
+    assert "| **weighted** | **0.900** | **0.700** | **0.800** |" in md.read_text()
+    assert (run_dir / "report_files" / "selection.png").is_file()
+
+    write_selection(Selection([], chosen, fallback="one known disease"), run_dir / "select")
+    page = parse(write_report(run_dir)[0])
+    assert "No selection: one known disease." in "".join(page.text)
+
+    shutil.rmtree(run_dir / "select")
+    assert parse(write_report(run_dir)[0]).sections() == set(SECTIONS)
