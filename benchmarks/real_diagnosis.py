@@ -93,7 +93,7 @@ def run_grid(args: argparse.Namespace) -> dict:
         "data": {"known": str(args.known), "evaluation": str(photos)},
         "similarity": {"enabled": False, "most_similar": args.similar},
         "segmentation": {"model": "pretrained:idrid-20"},
-        "diagnosis": {"backbone": args.backbone, "image_size": 224},
+        "diagnosis": {"backbone": args.backbone, "image_size": 224, "select": False},
         "evaluation": {"bootstrap": 0},
     }
     rows = []
