@@ -119,6 +119,21 @@ def test_masked_focus_uses_the_lesion_masks_and_records_burden(tmp_path):
     assert burden["ma"].iloc[0] == 0 and (np.diff(burden["ma"]) > 0).all()
 
 
+def test_two_stream_concatenates_whole_image_and_masked_features(tmp_path):
+    manifest = make_images(tmp_path / "data", masks=True)
+    (tmp_path / "data" / "img" / "3.png").write_text("not an image")
+    common = {"lesions": ["ma"], "on_error": "skip", **SETTINGS}
+    plain = np.array(embed(manifest, tmp_path / "plain", **common).features)
+    masked = np.array(embed(manifest, tmp_path / "masked", focus="masked", **common).features)
+    both = embed(manifest, tmp_path / "both", focus="two-stream", **common)
+    assert both.features.shape == (5, 1024)
+    valid = both.valid
+    assert valid.tolist() == [True, True, True, False, True]
+    assert np.allclose(np.array(both.features)[valid], np.hstack([plain, masked])[valid], atol=1e-5)
+    assert np.isnan(both.features[3]).all()
+    assert both.lesion_burden() is not None
+
+
 def test_focus_without_masks_is_a_clear_error(tmp_path):
     manifest = make_images(tmp_path / "data")
     with pytest.raises(RuraError, match="no mask_ma column"):

@@ -48,8 +48,10 @@ def test_mask_overlay_and_crop(image_and_masks):
 
 def test_unknown_focus_is_refused(image_and_masks):
     pixels, masks = image_and_masks
-    with pytest.raises(ValueError, match="unknown focus"):
+    with pytest.raises(ValueError, match="'segmented' is not one of none, masked"):
         render_focus(pixels, masks, "segmented")
+    with pytest.raises(ValueError, match="render one focus at a time"):
+        render_focus(pixels, masks, "two-stream")
 
 
 def test_lesion_burden_is_a_fraction_of_the_field_of_view(image_and_masks):

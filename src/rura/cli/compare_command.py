@@ -108,8 +108,8 @@ def compare_command(
     focus: list[str] = typer.Option(
         [],
         "--focus",
-        help="none, masked, mask, overlay, crop (default: none; a run's own). A run compares "
-        "several, e.g. none,masked.",
+        help="none, masked, mask, overlay, crop, weighted, two-stream (default: none; a "
+        "run's own). A run compares several, e.g. none,masked.",
     ),
     lesions: list[str] = typer.Option([], "--lesions", help="Lesion masks to focus on."),
     image_size: int = typer.Option(0, "--size", help="Input size in px (0: the backbone's)."),

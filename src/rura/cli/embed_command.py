@@ -18,7 +18,9 @@ def embed_command(
         "imagenet", "--weights", "-w", help="none, imagenet (online), or a local weights file."
     ),
     focus: str = typer.Option(
-        "none", "--focus", help="none, masked, mask, overlay, crop or weighted (needs masks)."
+        "none",
+        "--focus",
+        help="none, masked, mask, overlay, crop, weighted or two-stream (needs masks).",
     ),
     lesions: list[str] = typer.Option(
         [], "--lesions", help="Lesion codes whose masks the focus uses, e.g. ma,he,cws."

@@ -27,7 +27,7 @@ def _axis(values: list[str], name: str, allowed: tuple[str, ...] | None) -> list
 def select_command(
     config: Path = CONFIG_ARGUMENT,
     focus: list[str] = typer.Option(
-        [], "--focus", help="Focus modes to try (default: none,overlay,weighted,masked)."
+        [], "--focus", help="Focus modes to try (default: none,overlay,weighted,masked,two-stream)."
     ),
     adapt: list[str] = typer.Option(
         [], "--adapt", help="Adaptations to try (default: none,center)."

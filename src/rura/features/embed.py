@@ -13,7 +13,7 @@ import numpy as np
 from rura.data.manifest import Manifest
 from rura.devices import autocast, resolve_device
 from rura.errors import RuraError
-from rura.features.focus import FOCUS_MODES
+from rura.features.focus import FOCUS_MODES, TWO_STREAMS
 from rura.features.store import (
     BURDEN,
     CONFIG,
@@ -98,11 +98,10 @@ def embed(
     device = resolve_device(device)
     model = model.to(device).eval().to(memory_format=torch.channels_last)
     start = previous.done if resume and previous is not None else 0
+    dim = model.num_features * (len(TWO_STREAMS) if focus == "two-stream" else 1)
     if not resume:
-        _start_fresh(out, manifest, config, digest, model.num_features)
-    store = FeatureStore(
-        out, {**config, "hash": digest, "n": len(manifest), "dim": model.num_features}
-    )
+        _start_fresh(out, manifest, config, digest, dim)
+    store = FeatureStore(out, {**config, "hash": digest, "n": len(manifest), "dim": dim})
     dataset = FocusedImages(
         manifest,
         size=size,
@@ -129,9 +128,11 @@ def embed(
     with progress_bar(progress, len(manifest), start, f"embedding with {backbone}") as advance:
         for batch in loader:
             pixels = batch["pixels"].to(device, non_blocking=True)
+            images = len(pixels)
+            pixels = pixels.flatten(0, -4)  # two-stream: (B, 2, 3, S, S) to (2B, 3, S, S)
             pixels = pixels.contiguous(memory_format=torch.channels_last)
             with torch.inference_mode(), autocast(device):
-                output = model(pixels).float().cpu().numpy()
+                output = model(pixels).float().cpu().numpy().reshape(images, -1)
             for row, (index, error) in enumerate(zip(batch["index"], batch["error"], strict=True)):
                 if error:
                     if on_error == "raise":

@@ -5,7 +5,9 @@ as the authors' sister code does; ``mask`` is the binary mask itself; ``overlay`
 lesions on the image; ``crop`` keeps a square around all lesions; ``weighted`` keeps the whole
 image but dims it away from lesion evidence: ``image x (a + (1 - a) x soft)``, with ``soft`` the
 lesion mask dilated and blurred by 2% of the side and ``a = 0.35``, so what the segmenter missed
-is still seen, and what it invented is not all that is seen. Masks come from the manifest's
+is still seen, and what it invented is not all that is seen; ``two-stream`` embeds the whole image
+and the ``masked`` lesions separately and concatenates the two feature vectors, so the lesions
+are seen sharp and the context is not lost (see :data:`TWO_STREAMS`). Masks come from the manifest's
 ``mask_<lesion>`` columns: ground truth, or what ``rura segment predict`` wrote.
 """
 
@@ -13,7 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-FOCUS_MODES = ("none", "masked", "mask", "overlay", "crop", "weighted")
+FOCUS_MODES = ("none", "masked", "mask", "overlay", "crop", "weighted", "two-stream")
+#: The focus of each stream of ``two-stream``, in the order their features are concatenated.
+TWO_STREAMS = ("none", "masked")
 #: How bright ``weighted`` keeps the image far from any lesion.
 WEIGHTED_FLOOR = 0.35
 
@@ -35,8 +39,9 @@ def render_focus(
     pixels: np.ndarray, masks: dict[str, np.ndarray], mode: str, *, min_pixels: int = 1
 ) -> np.ndarray:
     """The 8-bit RGB image the backbone sees for ``mode``, from the image and its lesion masks."""
-    if mode not in FOCUS_MODES:
-        raise ValueError(f"unknown focus {mode!r}; choose one of {', '.join(FOCUS_MODES)}")
+    if mode not in FOCUS_MODES or mode == "two-stream":
+        single = [m for m in FOCUS_MODES if m != "two-stream"]
+        raise ValueError(f"render one focus at a time: {mode!r} is not one of {', '.join(single)}")
     if mode == "none":
         return pixels
     union = np.zeros(pixels.shape[:2], bool)

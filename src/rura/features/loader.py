@@ -11,7 +11,7 @@ import torch
 from rura.data.images import ImageLoadError, field_of_view_box, load_image, load_mask
 from rura.data.manifest import Manifest
 from rura.data.normalize import normalize_fundus
-from rura.features.focus import lesion_burden, render_focus
+from rura.features.focus import TWO_STREAMS, lesion_burden, render_focus
 
 
 class FocusedImages(torch.utils.data.Dataset):
@@ -53,7 +53,8 @@ class FocusedImages(torch.utils.data.Dataset):
                 if (path := self.manifest.mask_path(index, lesion)) is not None
             }
         except ImageLoadError as error:
-            empty = torch.zeros(3, self.size, self.size)
+            streams = (len(TWO_STREAMS),) if self.focus == "two-stream" else ()
+            empty = torch.zeros(*streams, 3, self.size, self.size)
             return {"index": index, "pixels": empty, "error": str(error), "burden": {}}
         burden = {}
         if self.lesions:
@@ -65,10 +66,17 @@ class FocusedImages(torch.utils.data.Dataset):
             fov &= image.pixels.max(axis=2) > 10
             burden = lesion_burden(masks, fov)
         pixels = normalize_fundus(image.pixels, self.normalize)
-        pixels = render_focus(pixels, masks, self.focus, min_pixels=self.min_lesion_pixels)
-        tensor = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
-        tensor = tensor.float().div_(255.0).sub_(self.mean).div_(self.std)
+        if self.focus == "two-stream":
+            tensor = torch.stack([self._tensor(pixels, masks, focus) for focus in TWO_STREAMS])
+        else:
+            tensor = self._tensor(pixels, masks, self.focus)
         return {"index": index, "pixels": tensor, "error": "", "burden": burden}
+
+    def _tensor(self, pixels: np.ndarray, masks: dict[str, np.ndarray], focus: str) -> Any:
+        """``pixels`` as ``focus`` renders them, as a normalised (3, S, S) tensor."""
+        pixels = render_focus(pixels, masks, focus, min_pixels=self.min_lesion_pixels)
+        tensor = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+        return tensor.float().div_(255.0).sub_(self.mean).div_(self.std)
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from rura.errors import RuraError, UnknownPluginError
 
-FocusMode = Literal["none", "masked", "mask", "overlay", "crop", "weighted"]
+FocusMode = Literal["none", "masked", "mask", "overlay", "crop", "weighted", "two-stream"]
 AdaptMode = Literal["none", "center", "standardize", "coral"]
 
 
@@ -156,9 +156,10 @@ class DiagnosisConfig(Section):
     weights: str = Field("imagenet", description="none, imagenet, or a local weights file.")
     image_size: int | None = Field(None, ge=16, description="Input px (default: backbone's).")
     focus: FocusMode = Field(
-        "weighted",
-        description="What the backbone sees: none, masked (the paper's), mask, overlay, crop, or "
-        "weighted (the whole image, dimmed away from predicted lesions).",
+        "two-stream",
+        description="What the backbone sees: none, masked (the paper's), mask, overlay, crop, "
+        "weighted (the whole image, dimmed away from predicted lesions), or two-stream (whole "
+        "image and masked lesions, features concatenated).",
     )
     clusterer: str = Field("agg", description="Clustering plugin (the paper's agglomerative).")
     clusterer_params: dict[str, Any] = Field(

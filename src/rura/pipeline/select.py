@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 #: The settings ``rura select`` can choose, and the values it tries by default.
 DEFAULT_GRID: dict[str, list[Any]] = {
-    "focus": ["none", "overlay", "weighted", "masked"],
+    "focus": ["none", "overlay", "weighted", "masked", "two-stream"],
     "adapt": ["none", "center"],
     "evidence": ["distance", "combined"],
     "operating_point": ["nearest", "otsu"],
@@ -148,6 +148,7 @@ class SelectionSets:
 def prepare_sets(pipeline: Pipeline, out: Path, focuses: set[str]) -> SelectionSets:
     """Sample the known set, simulate the other camera, predict masks and embed each focus (all
     cached in ``out``: a rerun only refits)."""
+    from rura.features.focus import FOCUS_MODES
     from rura.pipeline.diagnosis import store_burden
 
     config = pipeline.config
@@ -164,7 +165,7 @@ def prepare_sets(pipeline: Pipeline, out: Path, focuses: set[str]) -> SelectionS
     features: dict[str, dict[str, np.ndarray]] = {"plain": {}, "shifted": {}}
     burden: dict[str, np.ndarray | None] = {}
     lesions = tuple(config.segmentation.lesions) if config.segmentation.enabled else ()
-    for focus in sorted(focuses, key=list(DEFAULT_GRID["focus"]).index):
+    for focus in sorted(focuses, key=FOCUS_MODES.index):
         for name, manifest in manifests.items():
             pipeline.log(f"select: embedding {len(manifest)} {name} known images, focus {focus}")
             store = pipeline.embed_set(
@@ -186,7 +187,7 @@ def prepare_sets(pipeline: Pipeline, out: Path, focuses: set[str]) -> SelectionS
         burden["shifted"],
         fit_normal,
     )
-    first = sorted(focuses, key=list(DEFAULT_GRID["focus"]).index)[0]
+    first = sorted(focuses, key=FOCUS_MODES.index)[0]
     sets.fit_disease = nearest_diseases(sets.plain[first], labels, config.normal)
     return sets
 
