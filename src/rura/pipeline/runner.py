@@ -515,23 +515,28 @@ class Pipeline:
         self._hashes = {stage: value for stage, value in self._hashes.items() if stage in done}
 
     def _stage_masks(self, resumable: bool) -> None:
-        from rura.segmentation.predict import predict_segmentation
-
-        runtime = self.config.runtime
         out = self.run_dir / "masks"
         shutil.rmtree(out, ignore_errors=True)
         for name, manifest in self.input_sets().items():
             self.log(f"masks: predicting lesions on the {name} set ({len(manifest)} images)")
-            predict_segmentation(
-                self.segmenter_dir(),  # type: ignore[arg-type]
-                manifest,
-                out / name,
-                threshold=self.config.segmentation.threshold,
-                batch_size=max(1, runtime.batch_size // 4),
-                device=_device(runtime.device),
-                on_error=runtime.on_error,
-                progress=self.progress,
-            )
+            self.predict_masks(manifest, out / name)
+
+    def predict_masks(self, manifest: Any, out: Path) -> Any:
+        """Segment ``manifest`` into ``out`` with the run's segmenter, threshold and runtime;
+        returns the written manifest (with its ``mask_<lesion>`` columns)."""
+        from rura.segmentation.predict import predict_segmentation
+
+        runtime = self.config.runtime
+        return predict_segmentation(
+            self.segmenter_dir(),  # type: ignore[arg-type]
+            manifest,
+            out,
+            threshold=self.config.segmentation.threshold,
+            batch_size=max(1, runtime.batch_size // 4),
+            device=_device(runtime.device),
+            on_error=runtime.on_error,
+            progress=self.progress,
+        )
 
     def embed_set(
         self,

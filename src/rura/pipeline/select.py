@@ -246,7 +246,6 @@ def _masks(pipeline: Pipeline, manifest: Manifest, out: Path) -> Manifest:
     """``manifest`` with the run's segmenter's masks (cached by the images and the model)."""
     from rura.data.manifest import Manifest
     from rura.features.store import manifest_digest
-    from rura.segmentation.predict import predict_segmentation
 
     config = pipeline.config
     stamp = {
@@ -259,16 +258,7 @@ def _masks(pipeline: Pipeline, manifest: Manifest, out: Path) -> Manifest:
     if fresh and json.loads(done.read_text()) == stamp:
         return Manifest.read_csv(out / "manifest.csv")
     pipeline.log(f"select: predicting lesions on {len(manifest)} known images ({out.name})")
-    written = predict_segmentation(
-        pipeline.segmenter_dir(),  # type: ignore[arg-type]
-        manifest,
-        out,
-        threshold=config.segmentation.threshold,
-        batch_size=max(1, config.runtime.batch_size // 4),
-        device=None if config.runtime.device == "auto" else config.runtime.device,
-        on_error=config.runtime.on_error,
-        progress=pipeline.progress,
-    )
+    written = pipeline.predict_masks(manifest, out)
     write_text(done, json.dumps(stamp))
     return written
 
