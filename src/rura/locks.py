@@ -3,9 +3,9 @@
 The lock is a hidden file beside the folder, ``.FOLDER.rura.lock``, locked with ``flock``
 (``msvcrt.locking`` on Windows) and holding the writer's pid and command. Beside, not inside: the
 folder's contents (hashed, copied into model bundles, checked for foreign files) stay the
-command's own, and the lock can be taken before the folder exists. The operating system releases it when the process ends,
-however it ends (``kill -9`` included), so a stale lock never blocks a later run; the file itself
-stays behind, unlocked and harmless.
+command's own, and the lock can be taken before the folder exists. The operating system releases
+the lock when the process ends, however it ends (``kill -9`` included), so a stale lock never
+blocks a later run; the file itself stays behind, unlocked and harmless.
 """
 
 from __future__ import annotations

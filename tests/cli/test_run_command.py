@@ -33,7 +33,7 @@ def test_run_errors_are_one_line(tmp_path):
     assert missing.returncode == 1 and "no such config file" in missing.stderr
     assert "Traceback" not in missing.stderr
     bad_seed = run_rura("run", str(tmp_path / "none.yaml"), "--seed", "a")
-    assert bad_seed.returncode == 2 and "seeds must be integers" in bad_seed.stderr
+    assert bad_seed.returncode == 2 and "not an integer seed" in bad_seed.stderr
 
 
 def test_unknown_from_stage(pipeline_data, tmp_path):

@@ -29,6 +29,15 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _set_debug(value: bool) -> None:
+    if value:
+        import os
+
+        from rura.cli.failures import DEBUG_ENV
+
+        os.environ[DEBUG_ENV] = "1"
+
+
 def make_app() -> typer.Typer:
     """The ``rura`` app with every enabled plugin's commands added."""
     app = typer.Typer(
@@ -48,6 +57,13 @@ def make_app() -> typer.Typer:
             callback=_print_version,
             is_eager=True,
             help="Print the version and exit.",
+        ),
+        debug: bool = typer.Option(
+            False,
+            "--debug",
+            callback=_set_debug,
+            is_eager=True,
+            help="Show the full traceback of a failure (also: RURA_DEBUG=1).",
         ),
     ) -> None:
         """Zero-shot disease diagnosis from medical images (RURA-Net)."""

@@ -8,16 +8,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rura.cli.options import plugin_names, split_commas
+from rura.cli.options import check_device, parse_seeds, plugin_names
 
 PAPER_BACKBONES = "resnet18,resnet34,resnet50,googlenet,mobilenetv2_100,alexnet,vgg16"
 
 
 def _seeds(values: list[str]) -> list[int]:
-    try:
-        return [int(value) for value in split_commas(values)] or [0]
-    except ValueError:
-        raise typer.BadParameter(f"seeds must be integers, got {values}") from None
+    return parse_seeds(values) or [0]
 
 
 def baseline_command(
@@ -40,7 +37,7 @@ def baseline_command(
     batch_size: int = typer.Option(16, "--batch-size", min=1),
     lr: float = typer.Option(1e-4, "--lr", min=0.0, help="Adam learning rate."),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Flips, colour jitter."),
-    device: str = typer.Option("auto", "--device"),
+    device: str = typer.Option("auto", "--device", callback=check_device),
     workers: int = typer.Option(-1, "--workers", help="DataLoader workers (-1: up to 4)."),
     bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples."),
     out: Path = typer.Option(Path("baseline-output"), "--out", "-o", help="Output folder."),

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from rura.cli.options import plugin_names, split_commas
+from rura.cli.options import check_device, parse_seeds, plugin_names, split_commas
 
 FORMS = (
     "rura compare RUN_DIR_OR_CONFIG [--cluster ...] (a run of `rura run`, or its config), or "
@@ -46,10 +46,7 @@ def _usage_error(message: str) -> NoReturn:
 
 
 def _seeds(values: list[str]) -> list[int]:
-    try:
-        return [int(value) for value in split_commas(values)]
-    except ValueError:
-        raise typer.BadParameter(f"seeds must be integers, got {values}") from None
+    return parse_seeds(values)
 
 
 def _given(ctx: typer.Context, names: tuple[str, ...]) -> list[str]:
@@ -115,7 +112,7 @@ def compare_command(
     image_size: int = typer.Option(0, "--size", help="Input size in px (0: the backbone's)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     workers: int = typer.Option(-1, "--workers", help="DataLoader workers (-1: up to 4)."),
-    device: str = typer.Option("auto", "--device"),
+    device: str = typer.Option("auto", "--device", callback=check_device),
     bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples."),
     on_error: str = typer.Option("raise", "--on-error", help="raise or skip unreadable images."),
     set_values: list[str] = typer.Option(

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from rura.cli.options import plugin_names, split_commas
+from rura.cli.options import check_device, check_seed, plugin_names, split_commas
 
 
 def embed_command(
@@ -33,9 +33,13 @@ def embed_command(
     ),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     workers: int = typer.Option(-1, "--workers", help="DataLoader workers (-1: up to 4)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, mps."),
+    device: str = typer.Option(
+        "auto", "--device", callback=check_device, help="auto, cpu, cuda, cuda:1, mps."
+    ),
     on_error: str = typer.Option("raise", "--on-error", help="raise or skip unreadable images."),
-    seed: int = typer.Option(0, "--seed", help="Seed (random-init weights depend on it)."),
+    seed: int = typer.Option(
+        0, "--seed", callback=check_seed, help="Seed (random-init weights depend on it)."
+    ),
 ) -> None:
     """Embed every image of DATA; a rerun is a cache hit, an interrupted run resumes."""
     from rura.data.spec import resolve_dataset

@@ -55,3 +55,41 @@ def parse_reader_options(values: list[str]) -> dict[str, Any]:
         else:
             options[key][sub.strip()] = item
     return options
+
+
+def check_device(value: str) -> str:
+    """``--device`` checked before any work: a known name this machine has (torch is imported
+    only for an explicit GPU)."""
+    from rura.devices import check_device_name, resolve_device
+    from rura.errors import RuraError
+
+    try:
+        name = check_device_name(value, "--device")
+        return name if name in ("auto", "cpu") else resolve_device(name, "--device")
+    except RuraError as error:
+        raise typer.BadParameter(str(error).removeprefix("--device: ")) from None
+
+
+def check_seed(value: int | None) -> int | None:
+    """``--seed`` is a non-negative integer (numpy's and torch's seeds are)."""
+    if value is not None and value < 0:
+        raise typer.BadParameter(
+            f"{value} is negative; use a seed of 0 or more", param_hint="--seed"
+        )
+    return value
+
+
+def parse_seeds(values: Iterable[str] | str | None) -> list[int]:
+    """``["0,1", "2"]`` as ``[0, 1, 2]``: non-negative integers, de-duplicated."""
+    seeds: list[int] = []
+    for text in split_commas(values):
+        try:
+            seed = int(text)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{text!r} is not an integer seed; e.g. 0,1,2", param_hint="--seed"
+            ) from None
+        check_seed(seed)
+        if seed not in seeds:
+            seeds.append(seed)
+    return seeds

@@ -7,13 +7,17 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from rura.cli.options import check_seed
+
 
 def report_command(
     run_dir: Path = typer.Argument(..., help="A run directory written by `rura run CONFIG`."),
     out: Path = typer.Option(
         None, "--out", "-o", help="The HTML file (default RUN_DIR/report.html); .md beside it."
     ),
-    seed: int = typer.Option(0, "--seed", help="Draws the subsample of runs too big to plot."),
+    seed: int = typer.Option(
+        0, "--seed", callback=check_seed, help="Draws the subsample of runs too big to plot."
+    ),
 ) -> None:
     """Write report.html (images embedded, no external files) and report.md for a run."""
     from rura.report import write_report

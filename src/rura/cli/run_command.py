@@ -27,15 +27,11 @@ def _stop_on_sigterm() -> None:
 
 
 def config_overrides(values: list[str], seed: str | None) -> list[str]:
-    from rura.cli.options import split_commas
+    from rura.cli.options import parse_seeds
 
     overrides = list(values)
     if seed is not None:
-        try:
-            seeds = [int(s) for s in split_commas(seed)]
-        except ValueError:
-            raise typer.BadParameter(f"seeds must be integers, got {seed!r}") from None
-        overrides.append(f"seeds={seeds}")
+        overrides.append(f"seeds={parse_seeds(seed)}")
     return overrides
 
 

@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from rura.cli.options import parse_reader_options, plugin_names, split_commas
+from rura.cli.options import (
+    check_device,
+    check_seed,
+    parse_reader_options,
+    plugin_names,
+    split_commas,
+)
 
 if TYPE_CHECKING:
     from rura.data.manifest import Manifest
@@ -70,10 +76,12 @@ def train(
     val_fraction: float = typer.Option(
         0.2, "--val-fraction", help="Validation share when the manifest has no val split."
     ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, mps."),
+    device: str = typer.Option(
+        "auto", "--device", callback=check_device, help="auto, cpu, cuda, cuda:1, mps."
+    ),
     workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last epoch saved."),
-    seed: int = typer.Option(0, "--seed", help="Seed: same seed, same model."),
+    seed: int = typer.Option(0, "--seed", callback=check_seed, help="Seed: same seed, same model."),
 ) -> None:
     """Train a segmenter on DATA's lesion masks; the best epoch by validation Dice is kept."""
     from rura.segmentation.train import TrainSettings, train_segmenter
@@ -122,10 +130,14 @@ def evaluate(
         -1.0, "--threshold", help="Mask threshold (-1: the model's, per lesion)."
     ),
     batch_size: int = typer.Option(4, "--batch-size", min=1),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, mps."),
+    device: str = typer.Option(
+        "auto", "--device", callback=check_device, help="auto, cpu, cuda, cuda:1, mps."
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write metrics.json and .csv."),
     json_: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    seed: int = typer.Option(0, "--seed", help="Seed (evaluation is deterministic)."),
+    seed: int = typer.Option(
+        0, "--seed", callback=check_seed, help="Seed (evaluation is deterministic)."
+    ),
 ) -> None:
     """Per-lesion IoU, Dice, precision, recall, accuracy and the paper's two-class scores."""
     import torch
@@ -166,9 +178,13 @@ def predict(
     ),
     overlap: float = typer.Option(0.25, "--overlap", min=0.0, max=0.9, help="Tile overlap."),
     batch_size: int = typer.Option(4, "--batch-size", min=1),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, mps."),
+    device: str = typer.Option(
+        "auto", "--device", callback=check_device, help="auto, cpu, cuda, cuda:1, mps."
+    ),
     on_error: str = typer.Option("raise", "--on-error", help="raise or skip unreadable images."),
-    seed: int = typer.Option(0, "--seed", help="Seed (prediction is deterministic)."),
+    seed: int = typer.Option(
+        0, "--seed", callback=check_seed, help="Seed (prediction is deterministic)."
+    ),
 ) -> None:
     """Lesion probability maps, masks (source geometry), overlays and a manifest for embed."""
     import torch

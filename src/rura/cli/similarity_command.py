@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rura.cli.options import plugin_names, split_commas
+from rura.cli.options import check_device, check_seed, plugin_names, split_commas
 
 similarity_app = typer.Typer(
     help="Which known disease is most like the target (the Siamese stage).",
@@ -61,8 +61,10 @@ def train_command(
     ),
     embedding_dim: int = typer.Option(128, "--embedding-dim", min=0, help="0: no projection."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint."),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, mps."),
+    seed: int = typer.Option(0, "--seed", callback=check_seed),
+    device: str = typer.Option(
+        "auto", "--device", callback=check_device, help="auto, cpu, cuda, cuda:1, mps."
+    ),
     workers: int = typer.Option(0, "--workers", min=0, help="DataLoader workers."),
 ) -> None:
     """Train on the known classes of DATA, the target excluded; report each epoch."""
@@ -115,8 +117,8 @@ def rank_command(
     ),
     max_per_class: int = typer.Option(50, "--max-per-class", min=0, help="0: every image."),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device"),
+    seed: int = typer.Option(0, "--seed", callback=check_seed),
+    device: str = typer.Option("auto", "--device", callback=check_device),
     workers: int = typer.Option(0, "--workers", min=0),
 ) -> None:
     """Rank DATA's known diseases by similarity to TARGET; write the matrix and the winner."""
@@ -176,8 +178,8 @@ def compare_command(
     loss: str = typer.Option("both", "--loss"),
     margin: float = typer.Option(1.0, "--margin", min=0.0),
     freeze_backbone: bool = typer.Option(False, "--freeze-backbone"),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device"),
+    seed: int = typer.Option(0, "--seed", callback=check_seed),
+    device: str = typer.Option("auto", "--device", callback=check_device),
 ) -> None:
     """The paper's Table 3: accuracy, recall and F1 of one Siamese network per backbone."""
     from rura.data.spec import resolve_dataset

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from rura.cli.options import check_seed
+
 MIN_SIZE = 64  # kept equal to rura.data.synth.generate.MIN_SIZE; not imported, to start fast
 DOMAINS = ("source", "external")
 
@@ -47,7 +49,9 @@ def add_to(app: typer.Typer) -> None:
         out: Path = typer.Argument(..., help="Folder to write the dataset to."),
         size: int = typer.Option(256, "--size", callback=_check_size, help="Image side, px."),
         per_class: int = typer.Option(10, "--per-class", min=1, help="Images per class."),
-        seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same bytes."),
+        seed: int = typer.Option(
+            0, "--seed", callback=check_seed, help="Random seed: same seed, same bytes."
+        ),
         domain: str = typer.Option(
             "source",
             "--domain",
