@@ -78,6 +78,11 @@ def _print_results(run_dir: Path, result: object) -> None:
     console.print(f"run directory: {run_dir}")
     if getattr(result, "report", None):
         console.print(f"report: {result.report}")  # type: ignore[attr-defined]
+    from rich.text import Text
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    for message in getattr(result, "warnings", []):
+        err.print(Text.assemble(("WARNING: ", "bold yellow"), message))
 
 
 def ablate_command(

@@ -8,12 +8,23 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from rura.errors import RuraError, UnknownPluginError
 
+#: A plain value: what plugin parameters and reader options hold.
+Scalar = str | int | float | bool | None
+#: A reader option: a scalar, a list of scalars, or a flat mapping of scalars (``masks.ma``).
+ReaderOption = Scalar | list[Scalar] | dict[str, Scalar]
 FocusMode = Literal["none", "masked", "mask", "overlay", "crop", "weighted", "two-stream"]
 AdaptMode = Literal["none", "center", "standardize", "coral"]
 
@@ -63,7 +74,9 @@ class DataConfig(Section):
         description="Known-normal images for the reference mapping; default: the known set's "
         "normal images.",
     )
-    options: dict[Literal["known", "evaluation", "lesions", "reference"], dict[str, Any]] = Field(
+    options: dict[
+        Literal["known", "evaluation", "lesions", "reference"], dict[str, ReaderOption]
+    ] = Field(
         default_factory=dict,
         description="Dataset reader options per set, e.g. {evaluation: {split: test, "
         "on_missing: skip}} (see each dataset's page).",
@@ -148,6 +161,15 @@ class SegmentationConfig(Section):
         lambda value: None if value is None else known_normalize(value)
     )
 
+    @model_validator(mode="after")
+    def _patch_fits(self) -> SegmentationConfig:
+        if self.patch > self.size:
+            raise ValueError(
+                f"patch {self.patch} px is larger than size {self.size} px; "
+                "set segmentation.patch to size or less"
+            )
+        return self
+
 
 class DiagnosisConfig(Section):
     """Stage 3: backbone features of the focused images, clustered into a diagnoser."""
@@ -162,8 +184,10 @@ class DiagnosisConfig(Section):
         "image and masked lesions, features concatenated).",
     )
     clusterer: str = Field("agg", description="Clustering plugin (the paper's agglomerative).")
-    clusterer_params: dict[str, Any] = Field(
-        default_factory=dict, description="Extra parameters for the clusterer."
+    clusterer_params: dict[str, Scalar] = Field(
+        default_factory=dict,
+        description="Extra parameters for the clusterer (plain values; checked when the config "
+        "is loaded).",
     )
     n_clusters: int = Field(2, ge=2, description="Clusters (normal and disease at least).")
     mapping: Literal["reference", "lesion-burden"] = Field(
@@ -218,10 +242,20 @@ class EvaluationConfig(Section):
 class RuntimeConfig(Section):
     """Where and how the work runs; none of it changes the results."""
 
-    device: str = Field("auto", description="auto, cpu, cuda or mps.")
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps.")
     workers: int = Field(0, ge=0, description="DataLoader worker processes.")
     batch_size: int = Field(32, ge=1, description="Images per batch for inference.")
     on_error: Literal["raise", "skip"] = Field("raise", description="Unreadable images.")
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        from rura.devices import check_device_name
+
+        try:
+            return check_device_name(value, "runtime.device")
+        except RuraError as error:
+            raise ValueError(str(error).removeprefix("runtime.device: ")) from None
 
 
 #: Named bundles of settings a config starts from (``preset: paper``); its own keys win.
@@ -266,7 +300,7 @@ class PipelineConfig(Section):
     normal: str = Field("normal", description="The label of normal images.")
     modality: str = Field("fundus", description="Imaging modality plugin.")
     out: str = Field("runs/rura", description="The run directory.")
-    seeds: list[int] = Field(
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(
         [0],
         min_length=1,
         description="Seeds: each gives one diagnoser; results are mean ± std over them. "
@@ -312,22 +346,13 @@ def load_config(
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """The mapping in a YAML file, or a one-line error."""
-    import yaml
+    """The mapping in a YAML config file (bounded: see :mod:`rura.bounded`), or a one-line
+    error."""
+    from rura.bounded import load_yaml, read_text
 
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise RuraError(f"{path}: no such config file (see examples/*.yaml)") from None
-    except (IsADirectoryError, UnicodeDecodeError) as error:
-        raise RuraError(f"{path}: not a YAML text file ({type(error).__name__})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or "invalid YAML"
-        raise RuraError(f"{path}: not valid YAML{at}: {problem}") from None
+    if not path.exists():
+        raise RuraError(f"{path}: no such config file (see examples/*.yaml)")
+    raw = load_yaml(read_text(path, "config"), str(path))
     if not isinstance(raw, dict):
         raise RuraError(f"{path}: a config is a YAML mapping (target:, data:, ...), not this")
     return raw
@@ -349,14 +374,14 @@ def apply_preset(raw: dict[str, Any], where: str) -> dict[str, Any]:
 
 def apply_override(raw: dict[str, Any], override: str) -> None:
     """``diagnosis.clusterer=kmeans``: set a (nested) key; the value is read as YAML."""
-    import yaml
+    from rura.bounded import load_yaml
 
     key, equals, text = override.partition("=")
     if not equals or not key.strip():
         raise RuraError(f"--set {override!r}: write KEY=VALUE, e.g. diagnosis.clusterer=kmeans")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
+        value = load_yaml(text, f"--set {override!r}") if text.strip() else None
+    except RuraError:
         value = text
     node = raw
     parts = key.strip().split(".")
@@ -373,12 +398,22 @@ def validate(raw: dict[str, Any], where: str) -> PipelineConfig:
     try:
         return PipelineConfig.model_validate(raw)
     except ValidationError as error:
-        problems = [_describe(item) for item in error.errors()]
+        problems = list(dict.fromkeys(_describe(item) for item in error.errors()))
         raise RuraError(f"{where}: " + "; ".join(problems[:4])) from None
 
 
-def _describe(item: dict[str, Any]) -> str:
+#: Pydantic names each member of a failed union in the error's location; rura names the key.
+_UNION_MEMBERS = ("str", "int", "float", "bool", "none")
+
+
+def _describe(item: Any) -> str:
     location = [str(part) for part in item["loc"]]
+    if location and (location[-1] in _UNION_MEMBERS or "[" in location[-1]):
+        while location and (location[-1] in _UNION_MEMBERS or "[" in location[-1]):
+            location.pop()
+        key = ".".join(location) or "config"
+        value = _short(item.get("input"))
+        return f"{key}: must be a plain value (text, a number, true/false), not {value}"
     key = ".".join(location) or "config"
     if item["type"] == "extra_forbidden":
         section = SECTIONS.get(location[0]) if len(location) > 1 else PipelineConfig
@@ -389,8 +424,14 @@ def _describe(item: dict[str, Any]) -> str:
     if item["type"] == "missing":
         return f"{key} is required"
     value = item.get("input")
-    shown = "" if isinstance(value, dict) else f" (got {value!r})"
-    return f"{key}: {item['msg']}{shown}"
+    message = str(item["msg"]).removeprefix("Value error, ")
+    shown = "" if isinstance(value, dict) or repr(value) in message else f" (got {_short(value)})"
+    return f"{key}: {message}{shown}"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def check_config(config: PipelineConfig, base: Path, where: str) -> None:
@@ -463,6 +504,42 @@ def check_config(config: PipelineConfig, base: Path, where: str) -> None:
         raise RuraError(f"{where}: mapping lesion-burden needs segmentation enabled")
     if len(set(config.seeds)) != len(config.seeds):
         raise RuraError(f"{where}: seeds repeat: {config.seeds}")
+    out = resolve_path(config.out, base)
+    if out.exists() and not out.is_dir():
+        raise RuraError(f"{where}: out: {out} is a file; choose another out (a folder)")
+    check_clusterer_params(
+        config.diagnosis.clusterer,
+        config.diagnosis.n_clusters,
+        config.diagnosis.clusterer_params,
+        f"{where}: diagnosis.clusterer_params",
+    )
+
+
+def check_clusterer_params(name: str, n_clusters: int, params: dict[str, Any], where: str) -> None:
+    """Build the clusterer with ``params`` and fit it once on a few random points, so a
+    parameter it does not take or a value it refuses is named when the config is loaded, not
+    after hours of features."""
+    if not params:
+        return
+    import warnings
+
+    import numpy as np
+
+    from rura.api import create_clusterer
+
+    try:
+        estimator = create_clusterer(name, n_clusters, seed=0, **params)
+    except TypeError as error:
+        raise RuraError(f"{where}: {name} does not take these parameters ({error})") from None
+    except (ValueError, RuraError) as error:
+        raise RuraError(f"{where}: {name} refuses these parameters ({error})") from None
+    trial = np.random.default_rng(0).normal(size=(4 * max(n_clusters, 8), 4))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            estimator.fit(trial)
+    except (TypeError, ValueError) as error:
+        raise RuraError(f"{where}: {name} refuses these parameters ({error})") from None
 
 
 def _check_plugins(config: PipelineConfig, where: str) -> None:

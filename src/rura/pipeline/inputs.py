@@ -2,7 +2,9 @@
 
 Every stage before ``evaluation`` sees the evaluation set *blinded* (its ``label`` column
 emptied); only :meth:`Inputs.evaluation_truth` reads the labels, and only the evaluation stage
-calls it. Tests replace it with a function that raises to prove nothing else does.
+calls it. Tests replace it with a function that raises to prove nothing else does. Before any
+work, :meth:`Inputs.check_target` reads the *names* the labels use (never which image has which)
+to refuse a target that none of them spells.
 """
 
 from __future__ import annotations
@@ -73,6 +75,25 @@ class Inputs:
         table["grade"] = ""
         return Manifest(table, self._evaluation.root, source=self._evaluation.source)
 
+    def check_target(self) -> None:
+        """Refuse a target that no evaluation label names (a misspelt target would score every
+        image as unscored or as normal), suggesting the closest label."""
+        import difflib
+
+        names = sorted({str(name) for name in self._evaluation.table["label"]} - {""})
+        target = self.config.target
+        if not names or target in names:
+            return
+        folded = {_fold(name): name for name in names}
+        close = folded.get(_fold(target)) or next(
+            iter(difflib.get_close_matches(target, names, n=1, cutoff=0.5)), None
+        )
+        hint = f"; did you mean {close!r}?" if close else ""
+        raise RuraError(
+            f"target {target!r}: no image of data.evaluation ({self._evaluation.source}) is "
+            f"labelled so; its labels are {', '.join(names[:8])}{hint} (set target to one)"
+        )
+
     def evaluation_truth(self) -> np.ndarray:
         """The evaluation labels (in the blinded set's row order): for scoring only."""
         return self._evaluation.table["label"].to_numpy()
@@ -116,3 +137,8 @@ class Inputs:
                 "reference mapping; add normal images or set data.reference"
             )
         return ids
+
+
+def _fold(name: str) -> str:
+    """A label without case, spaces, dashes or underscores (``Mild-DR`` is ``mild_dr``)."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())

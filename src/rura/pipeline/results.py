@@ -42,6 +42,8 @@ def evaluate_run(pipeline: Pipeline) -> dict[str, Any]:
         with atomic_path(folder / "predictions.csv") as temporary:
             table.to_csv(temporary, index=False)
         scored = truth >= 0
+        if seed == config.seeds[0]:
+            _warn_one_class(pipeline, truth[scored])
         fit = json.loads((folder / "fit.json").read_text())
         record: dict[str, Any] = {
             "seed": seed,
@@ -88,6 +90,28 @@ def evaluate_run(pipeline: Pipeline) -> dict[str, Any]:
         write_text(folder / "metrics.json", json.dumps(record, indent=2))
         per_seed.append(record)
     return write_results(pipeline, per_seed)
+
+
+def _warn_one_class(pipeline: Pipeline, truth: np.ndarray) -> None:
+    """An evaluation that cannot mean what its numbers say is a loud warning, never quiet."""
+    config = pipeline.config
+    present = {int(value) for value in truth}
+    if len(present) == 2:
+        return
+    if not present:
+        message = (
+            f"no evaluation image is labelled {config.target!r} or {config.normal!r}: "
+            "nothing is scored"
+        )
+    else:
+        only = config.target if present == {1} else config.normal
+        missing = config.normal if present == {1} else config.target
+        message = (
+            f"the evaluation set has {len(truth)} scored images, all {only!r}, none "
+            f"{missing!r}: accuracy and recall describe one class and AUC is undefined; add "
+            f"{missing!r} images to data.evaluation"
+        )
+    pipeline.warn("evaluation", message)
 
 
 def summarise_seeds(per_seed: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:

@@ -52,6 +52,13 @@ DEPENDS: dict[str, tuple[str, ...]] = {
     "report": ("evaluation", "model"),
 }
 SETS: tuple[str, ...] = ("source", "evaluation", "reference")
+#: What a run shows as its answer, by the stage that makes it: removed when a rerun recomputes
+#: an earlier stage, so a failed rerun never presents the previous settings' results.
+RETIRED: dict[str, tuple[str, ...]] = {
+    "evaluation": ("results",),
+    "model": ("model",),
+    "report": ("report.html", "report.md", "report_files"),
+}
 
 
 @dataclass
@@ -64,6 +71,7 @@ class RunResult:
     most_similar: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     report: Path | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 class Pipeline:
@@ -101,9 +109,34 @@ class Pipeline:
 
     def run(self, *, from_stage: str | None = None, until: str | None = None) -> RunResult:
         """Run every stage not already done (from ``from_stage`` on, all of them), up to
-        ``until``; returns what ran. Ctrl-C leaves a run that the next call resumes."""
+        ``until``; returns what ran. Ctrl-C leaves a run that the next call resumes.
+
+        Everything that can be checked is checked before the run directory is touched; the
+        directory is then locked (:mod:`rura.locks`) until the run ends, so a second writer
+        fails at once. The first stage that executes removes the results, model and report
+        that it would make stale, so a failed or interrupted rerun never shows the previous
+        settings' numbers as its own.
+        """
+        from rura.locks import folder_lock
+
         forced = _stages_from(from_stage)
         last = STAGES.index(_check_stage(until)) if until else len(STAGES) - 1
+        self.preflight()
+        with folder_lock(self.run_dir, "rura run"):
+            return self._run_locked(forced, last)
+
+    def preflight(self) -> None:
+        """Refuse, before any work or any write, what would make the run fail later or give
+        a number that cannot be meant: an ``out`` that is a file, a device this machine lacks,
+        a target that no evaluation label names."""
+        from rura.devices import resolve_device
+
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise RuraError(f"out: {self.run_dir} is a file; choose another out (a folder)")
+        resolve_device(self.config.runtime.device, "runtime.device")
+        self.inputs.check_target()
+
+    def _run_locked(self, forced: set[str], last: int) -> RunResult:
         state = self._state = RunState(self.run_dir, self._header())
         self._write_config()
         state.save()
@@ -120,6 +153,8 @@ class Pipeline:
                     result.skipped.append(stage)
                     self.log(f"{stage}: cached")
                     continue
+                if not result.executed:
+                    self._retire_outputs(stage)
                 resumable = state.stage(stage).get("hash") == stage_hash and stage not in forced
                 state.start(stage, stage_hash)
                 self.log(f"{stage}: running")
@@ -153,7 +188,44 @@ class Pipeline:
             result.summary = json.loads(summary_file.read_text()).get("summary", {})
         report = self.run_dir / "report.html"
         result.report = report if report.is_file() and complete else None
+        result.warnings = state.warnings
         return result
+
+    def warn(self, stage: str, message: str) -> None:
+        """A loud warning: logged, kept in ``run.json`` while the stage's result stands, shown
+        at the top of the report and again when the run ends."""
+        self._state.warn(stage, message)  # type: ignore[union-attr]
+        self.log(f"WARNING: {message}")
+
+    def note_skipped(self, stage: str, name: str, kept: int, total: int) -> None:
+        """Log images a stage could not read (``runtime.on_error: skip``); most of a set
+        skipped is a warning, since the numbers then describe a few odd images."""
+        skipped = total - kept
+        if skipped <= 0:
+            return
+        message = f"{stage}: {skipped} of {total} {name} images could not be read and were skipped"
+        if skipped * 2 > total:
+            self.warn(stage, f"{message}: most of the set; check its files (see {stage}/)")
+        else:
+            self.log(message)
+
+    def _retire_outputs(self, first: str) -> None:
+        """Remove the results, model and report that stages from ``first`` on recompute, and
+        mark their records stale: until they are made again, nothing shows them as current."""
+        later = STAGES[STAGES.index(first) :]
+        for stage, paths in RETIRED.items():
+            if stage not in later:
+                continue
+            for name in paths:
+                path = self.run_dir / name
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
+            record = self._state.stage(stage)  # type: ignore[union-attr]
+            if record.get("status") == "done":
+                record["status"] = "stale"
+        self._state.save()  # type: ignore[union-attr]
 
     def plan(self, *, from_stage: str | None = None) -> list[tuple[str, str]]:
         """``(stage, "run" | "cached" | "disabled")`` for every stage, without running any."""
@@ -519,7 +591,8 @@ class Pipeline:
         shutil.rmtree(out, ignore_errors=True)
         for name, manifest in self.input_sets().items():
             self.log(f"masks: predicting lesions on the {name} set ({len(manifest)} images)")
-            self.predict_masks(manifest, out / name)
+            written = self.predict_masks(manifest, out / name)
+            self.note_skipped("masks", name, len(written), len(manifest))
 
     def predict_masks(self, manifest: Any, out: Path) -> Any:
         """Segment ``manifest`` into ``out`` with the run's segmenter, threshold and runtime;
@@ -584,9 +657,12 @@ class Pipeline:
                     shutil.rmtree(out, ignore_errors=True)
                     shutil.copytree(self.seed_dir("features", first) / name, out)
                     continue
-                self.embed_set(
+                store = self.embed_set(
                     manifest, out, focus=self.focus, lesions=self.feature_lesions, seed=seed
                 )
+                if seed == first:
+                    kept = int(store.valid.sum())
+                    self.note_skipped("features", name, kept, store.size)
 
     def _stage_diagnosis(self, resumable: bool) -> None:
         from rura.pipeline.diagnosis import fit_and_predict

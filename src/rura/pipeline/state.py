@@ -56,6 +56,7 @@ class RunState:
             "finished": None,
             "most_similar": previous.get("most_similar"),
             "stages": previous.get("stages", {}),
+            "warnings": previous.get("warnings", {}),
         }
 
     def stage(self, name: str) -> dict[str, Any]:
@@ -69,7 +70,21 @@ class RunState:
 
     def start(self, name: str, stage_hash: str) -> None:
         self.data["stages"][name] = {"hash": stage_hash, "status": "running", "started": now()}
+        self.data["warnings"].pop(name, None)  # a rerun's warnings replace the last run's
         self.save()
+
+    def warn(self, name: str, message: str) -> None:
+        """Record a warning of stage ``name``: shown by the CLI, kept here and in the report
+        for as long as the stage's result stands."""
+        messages = self.data["warnings"].setdefault(name, [])
+        if message not in messages:
+            messages.append(message)
+        self.save()
+
+    @property
+    def warnings(self) -> list[str]:
+        """Every standing warning, in stage order of recording."""
+        return [message for messages in self.data["warnings"].values() for message in messages]
 
     def finish(self, name: str, status: str = "done", seconds: float = 0.0, **extra: Any) -> None:
         record = self.data["stages"].setdefault(name, {})

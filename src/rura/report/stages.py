@@ -28,6 +28,10 @@ def summary(context: Context, section: Section) -> None:
     results = run.results() or {}
     if run.oracle:
         section.blocks.append(Note(ORACLE_NOTE, "warning"))
+    warnings = run.get("warnings", {})
+    for messages in warnings.values() if isinstance(warnings, dict) else ():
+        for message in messages if isinstance(messages, list) else ():
+            section.blocks.append(Note(f"Warning: {message}", "warning"))
     if status != "complete":
         section.blocks.append(
             Note(f"This run is {status}: the report shows what it wrote so far.", "warning")
