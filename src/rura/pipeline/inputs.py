@@ -75,6 +75,14 @@ class Inputs:
         table["grade"] = ""
         return Manifest(table, self._evaluation.root, source=self._evaluation.source)
 
+    def read_all(self) -> None:
+        """Read every configured set now (each is cached), so an unreadable set or a known set
+        holding the target fails before any work."""
+        _ = self.known, self.evaluation
+        if self.config.data.lesions is not None and self.config.segmentation.enabled:
+            _ = self.lesions
+        _ = self.separate_reference
+
     def check_target(self) -> None:
         """Refuse a target that no evaluation label names (a misspelt target would score every
         image as unscored or as normal), suggesting the closest label."""

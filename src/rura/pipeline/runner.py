@@ -128,13 +128,15 @@ class Pipeline:
     def preflight(self) -> None:
         """Refuse, before any work or any write, what would make the run fail later or give
         a number that cannot be meant: an ``out`` that is a file, a device this machine lacks,
-        a target that no evaluation label names."""
+        a target that no evaluation label names, a data set that cannot be read or holds the
+        target."""
         from rura.devices import resolve_device
 
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise RuraError(f"out: {self.run_dir} is a file; choose another out (a folder)")
         resolve_device(self.config.runtime.device, "runtime.device")
         self.inputs.check_target()
+        self.inputs.read_all()
 
     def _run_locked(self, forced: set[str], last: int) -> RunResult:
         state = self._state = RunState(self.run_dir, self._header())
