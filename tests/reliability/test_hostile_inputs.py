@@ -18,19 +18,9 @@ import pytest
 from PIL import Image
 
 from rura.cli import main
+from tests.reliability.conftest import BASE_CONFIG, datasets, write_image
 
 USER, USAGE = 1, 2
-
-BASE_CONFIG = """\
-target: mild_dr
-out: {out}
-data:
-  known: known
-  evaluation: evaluation
-similarity: {{enabled: false, most_similar: amd}}
-segmentation: {{enabled: false}}
-diagnosis: {{select: false, backbone: resnet18, weights: none}}
-"""
 
 
 @dataclass
@@ -46,25 +36,11 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def _image(path: Path, side: int = 48, seed: int = 0) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pixels = np.random.default_rng(seed).integers(0, 255, (side, side, 3), dtype=np.uint8)
-    Image.fromarray(pixels).save(path)
-
-
-def _datasets(root: Path) -> None:
-    """Tiny class-folder datasets: known (normal, amd) and evaluation (normal, mild_dr)."""
-    for k, label in enumerate(("normal", "normal", "amd", "amd")):
-        _image(root / "known" / label / f"k{k}.png", seed=k)
-    for k, label in enumerate(("normal", "normal", "mild_dr", "mild_dr")):
-        _image(root / "evaluation" / label / f"e{k}.png", seed=10 + k)
-
-
 def _config(extra: str = "", **replace: str) -> Callable[[Path], None]:
     """A setup writing the datasets and ``config.yaml`` (base text, edited, plus ``extra``)."""
 
     def setup(root: Path) -> None:
-        _datasets(root)
+        datasets(root)
         text = BASE_CONFIG.format(out=root / "out")
         for old, new in replace.items():
             text = text.replace(old, new)
@@ -75,7 +51,7 @@ def _config(extra: str = "", **replace: str) -> Callable[[Path], None]:
 
 def _write(name: str, data: bytes | str) -> Callable[[Path], None]:
     def setup(root: Path) -> None:
-        _datasets(root)
+        datasets(root)
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(data, str):
@@ -102,34 +78,34 @@ def _and(*setups: Callable[[Path], None]) -> Callable[[Path], None]:
 
 
 def _bad_name_file(root: Path) -> None:
-    _datasets(root)
+    datasets(root)
     folder = os.fsencode(root / "evaluation" / "normal")
     with open(os.path.join(folder, b"bad\xff.png"), "wb") as handle:
         handle.write(b"")
 
 
 def _tiny_image(root: Path) -> None:
-    _image(root / "tiny" / "normal" / "one.png", side=1)
-    _image(root / "tiny" / "amd" / "ok.png")
+    write_image(root / "tiny" / "normal" / "one.png", side=1)
+    write_image(root / "tiny" / "amd" / "ok.png")
 
 
 def _random_bytes_image(root: Path) -> None:
-    _image(root / "broken" / "normal" / "ok.png")
+    write_image(root / "broken" / "normal" / "ok.png")
     path = root / "broken" / "amd" / "noise.png"
     path.parent.mkdir(parents=True)
     path.write_bytes(np.random.default_rng(0).bytes(300))
 
 
 def _escaping_manifest(root: Path) -> None:
-    _image(root / "outside.png")
+    write_image(root / "outside.png")
     (root / "set").mkdir()
     (root / "set" / "manifest.csv").write_text("id,path,label\na,../outside.png,normal\n")
 
 
 def _symlink_out(root: Path) -> None:
-    _image(root / "secret" / "s.png")
+    write_image(root / "secret" / "s.png")
     (root / "set" / "normal").mkdir(parents=True)
-    _image(root / "set" / "normal" / "a.png")
+    write_image(root / "set" / "normal" / "a.png")
     os.symlink(root / "secret" / "s.png", root / "set" / "normal" / "b.png")
     (root / "set" / "manifest.csv").write_text(
         "id,path,label\na,normal/a.png,normal\nb,normal/b.png,normal\n"
@@ -137,7 +113,7 @@ def _symlink_out(root: Path) -> None:
 
 
 def _root_sidecar(root: Path) -> None:
-    _image(root / "secret" / "s.png")
+    write_image(root / "secret" / "s.png")
     (root / "set").mkdir()
     (root / "set" / "manifest.csv").write_text("id,path,label\ns,secret/s.png,normal\n")
     (root / "set" / "manifest.root").write_text("..\n")
@@ -147,7 +123,7 @@ def _mask_mismatch(root: Path) -> None:
     (root / "lesions").mkdir()
     rows = ["id,path,label,mask_ma"]
     for k in range(2):
-        _image(root / "lesions" / f"i{k}.png", side=64, seed=k)
+        write_image(root / "lesions" / f"i{k}.png", side=64, seed=k)
         Image.fromarray(np.zeros((32, 32), np.uint8)).save(root / "lesions" / f"m{k}.png")
         rows.append(f"i{k},i{k}.png,dr,m{k}.png")
     (root / "lesions" / "manifest.csv").write_text("\n".join(rows) + "\n")
@@ -155,7 +131,7 @@ def _mask_mismatch(root: Path) -> None:
 
 def _model_folder(files: dict[str, bytes | str]) -> Callable[[Path], None]:
     def setup(root: Path) -> None:
-        _image(root / "photo.png")
+        write_image(root / "photo.png")
         model = root / "model"
         model.mkdir()
         for name, data in files.items():
@@ -172,7 +148,7 @@ RUN = ["run", "{d}/config.yaml"]
 CASES = [
     # -- the config file itself -------------------------------------------------------------
     Case("config missing", ["run", "{d}/none.yaml"], USER, ("none.yaml", "no such config")),
-    Case("config is a folder", ["run", "{d}/known"], USER, ("known",), _datasets),
+    Case("config is a folder", ["run", "{d}/known"], USER, ("known",), datasets),
     Case(
         "config not UTF-8",
         RUN,
@@ -291,7 +267,7 @@ CASES = [
         RUN,
         USER,
         ("target",),
-        _and(_config(), lambda d: _image(d / "known" / "mild_dr" / "x.png")),
+        _and(_config(), lambda d: write_image(d / "known" / "mild_dr" / "x.png")),
     ),
     Case(
         "options not plain",
@@ -329,14 +305,14 @@ CASES = [
         ["embed", "{d}/known", "--out", "{d}/out", "--device", "tpu9"],
         USAGE,
         ("--device", "tpu9"),
-        _datasets,
+        datasets,
     ),
     Case(
         "embed absent GPU",
         ["embed", "{d}/known", "--out", "{d}/out", "--device", "cuda:99"],
         USAGE,
         ("cuda:99",),
-        _datasets,
+        datasets,
     ),
     Case("synth seed", ["synth", "{d}/out", "--seed", "-3"], USAGE, ("--seed",)),
     Case(
@@ -344,7 +320,7 @@ CASES = [
         ["segment", "train", "{d}/known", "--out", "{d}/out", "--device", "npu"],
         USAGE,
         ("npu",),
-        _datasets,
+        datasets,
     ),
     # -- data ----------------------------------------------------------------------------------
     Case("embed missing data", ["embed", "{d}/nothing", "--out", "{d}/out"], USER, ("nothing",)),
@@ -353,7 +329,7 @@ CASES = [
         ["embed", "{d}/known", "--out", "{d}/out", "--weights", "none"],
         USER,
         ("out",),
-        _and(_datasets, _write("out", "x")),
+        _and(datasets, _write("out", "x")),
     ),
     Case(
         "image below minimum",
@@ -514,7 +490,7 @@ CASES = [
         ("pipeline.json",),
         _model_folder({"pipeline.json": "[1, 2]"}),
     ),
-    Case("report on a non-run", ["report", "{d}/known"], USER, ("run.json",), _datasets),
+    Case("report on a non-run", ["report", "{d}/known"], USER, ("run.json",), datasets),
     Case(
         "plugin not importable",
         ["plugins", "--check"],
