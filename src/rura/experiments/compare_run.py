@@ -215,6 +215,19 @@ def compare_pipeline(
     on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`compare_run` on an opened run (:func:`open_run`)."""
+    from rura.locks import folder_lock
+
+    with folder_lock(pipeline.run_dir, "rura compare"):
+        return _compare_pipeline_locked(pipeline, config, on_row=on_row)
+
+
+def _compare_pipeline_locked(
+    pipeline: Pipeline,
+    config: RunCompareConfig,
+    *,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """compare_pipeline, with the lock held."""
     check_focuses(pipeline, config.focuses or [])
     ensure_features(pipeline)
     plan = Plan.of(pipeline, config)

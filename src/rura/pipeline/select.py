@@ -97,6 +97,19 @@ def run_selection(
 ) -> Selection:
     """Score every candidate on the known diseases as pseudo-targets; write the leaderboard
     into ``out`` (default ``RUN/select``) and return it."""
+    from rura.locks import folder_lock
+
+    with folder_lock(pipeline.run_dir, "rura select"):
+        return _run_selection_locked(pipeline, grid, out=out)
+
+
+def _run_selection_locked(
+    pipeline: Pipeline,
+    grid: dict[str, list[Any]] | None = None,
+    *,
+    out: Path | None = None,
+) -> Selection:
+    """run_selection, with the lock held."""
     config = pipeline.config
     out = out or pipeline.run_dir / "select"
     candidates = candidate_grid(pipeline, grid)

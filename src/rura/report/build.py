@@ -41,7 +41,14 @@ def write_report(
     with the suffix ``.md`` and the figures in ``<stem>_files/``. ``seed`` draws the subsamples
     of runs too large to plot whole. Returns ``(html, md)``.
     """
+    from rura.locks import folder_lock
+
     run = Run.open(run_dir)
+    with folder_lock(run.directory, "rura report"):
+        return _write_report(run, out, seed)
+
+
+def _write_report(run: Run, out: Path | None, seed: int) -> tuple[Path, Path]:
     html_path = Path(out) if out is not None else run.directory / "report.html"
     if html_path.suffix.lower() not in (".html", ".htm"):
         raise RuraError(f"{html_path}: the report is an HTML file; give --out a .html name")
