@@ -44,8 +44,9 @@ def load_yaml(text: str, where: str) -> Any:
     """Parse ``text`` as YAML with the safe loader, within the bounds above."""
     import yaml
 
-    loader = _bounded_loader(yaml)(text)
+    loader = None
     try:
+        loader = _bounded_loader(yaml)(text)
         value = loader.get_single_data()
     except _Refused as error:
         raise RuraError(f"{where}: {error}") from None
@@ -57,7 +58,8 @@ def load_yaml(text: str, where: str) -> Any:
     except RecursionError:
         raise RuraError(f"{where}: nested too deeply (at most {MAX_DEPTH} levels)") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     check_shape(value, where)
     return value
 

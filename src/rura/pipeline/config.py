@@ -313,6 +313,15 @@ class PipelineConfig(Section):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
 
+    @model_validator(mode="after")
+    def _focus_without_masks(self) -> PipelineConfig:
+        """Without segmentation there are no masks to focus on: the default focus becomes
+        none (a focus the config names itself is refused by :func:`check_config`), so the
+        config a run writes out loads back as it is."""
+        if not self.segmentation.enabled and "focus" not in self.diagnosis.model_fields_set:
+            self.diagnosis.focus = "none"
+        return self
+
 
 SECTIONS: dict[str, type[Section]] = {
     "data": DataConfig,
@@ -361,7 +370,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
 def apply_preset(raw: dict[str, Any], where: str) -> dict[str, Any]:
     """``raw`` on top of its preset's settings (sections merged key by key)."""
     name = raw.get("preset", "default")
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:
         raise RuraError(f"{where}: preset {name!r} is unknown; choose {', '.join(PRESETS)}")
     merged = dict(raw)
     for section, values in PRESETS[name].items():
