@@ -8,7 +8,7 @@ EXAMPLE_PLUGINS := examples/rura-kcenters examples/rura-cxr
 BASE_STAMP := $(VENV)/.installed-base
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint docs clean install
+.PHONY: demo test test-fast lint docs clean install
 
 # The demo: SynthFundus data (known diseases, a lesion-annotated set, a few pictures of the target,
 # an external evaluation set from another camera), then RURA-Net end to end (`rura run`) and its
@@ -37,6 +37,10 @@ $(DEMO_DATA)/external/synth.json: | $(BASE_STAMP)
 
 test: $(TEST_STAMP)
 	$(PY) -m pytest
+
+# The fast tier for the edit-test loop: every test not marked slow (CI runs them all).
+test-fast: $(TEST_STAMP)
+	$(PY) -m pytest -m "not slow"
 
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .

@@ -71,6 +71,7 @@ def test_a_killed_holder_frees_the_folder(tmp_path):
         pass
 
 
+@pytest.mark.slow
 def test_a_failed_rerun_shows_no_answer_of_the_previous_settings(tmp_path, monkeypatch):
     config = _config(tmp_path)
     run_dir = tmp_path / "out"
