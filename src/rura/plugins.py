@@ -2,7 +2,8 @@
 
 ``RURA_PLUGINS`` (a comma-separated allow-list of plugin names) and ``RURA_DISABLE_PLUGINS``
 (a deny-list) narrow which entry points load. A plugin that fails to import, or whose hook
-raises, is recorded as a :class:`~rura.registry.PluginFailure` and breaks no other plugin.
+raises, is recorded as a :class:`~rura.registry.PluginFailure` and breaks no other plugin; so is
+a name in ``RURA_PLUGINS`` that no installed entry point has.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ _lock = threading.RLock()
 _manager: pluggy.PluginManager | None = None
 _registry: Registry | None = None
 _import_failures: list[PluginFailure] = []
+_command_failures: list[PluginFailure] = []
 _versions: dict[str, str | None] = {}
+#: How the error of an allow-listed plugin that is not installed begins.
+NOT_INSTALLED = "not installed"
 
 
 def _names_from_env(variable: str) -> set[str] | None:
@@ -60,7 +64,9 @@ def get_plugin_manager() -> pluggy.PluginManager:
         if _manager is None:
             manager = pluggy.PluginManager("rura")
             manager.add_hookspecs(hookspecs)
-            for ep in _entry_points():
+            installed = _entry_points()
+            _import_failures.extend(_not_installed({ep.name for ep in installed}))
+            for ep in installed:
                 if not is_enabled(ep.name):
                     continue
                 version = ep.dist.version if ep.dist is not None else None
@@ -72,6 +78,30 @@ def get_plugin_manager() -> pluggy.PluginManager:
                     _import_failures.append(PluginFailure(ep.name, version, _error_text(error)))
             _manager = manager
         return _manager
+
+
+def _not_installed(installed: set[str]) -> list[PluginFailure]:
+    """A failure for each name in ``RURA_PLUGINS`` that no installed entry point has."""
+    import difflib
+
+    failures = []
+    for name in sorted((_names_from_env(ALLOW_ENV) or set()) - installed):
+        close = difflib.get_close_matches(name, sorted(installed), n=3, cutoff=0.6)
+        known = (
+            f"did you mean {', '.join(close)}?"
+            if close
+            else "installed: " + (", ".join(sorted(installed)) or "none")
+        )
+        failures.append(
+            PluginFailure(
+                name,
+                None,
+                f"{NOT_INSTALLED}: {ALLOW_ENV} names {name!r}, which no installed package "
+                f"provides as a {ENTRY_POINT_GROUP!r} entry point ({known}); install it or "
+                f"remove it from {ALLOW_ENV}",
+            )
+        )
+    return failures
 
 
 def get_registry() -> Registry:
@@ -99,7 +129,8 @@ def get_registry() -> Registry:
 
 
 def register_commands(app: Any) -> list[PluginFailure]:
-    """Let every plugin add its sub-commands to ``app``; returns the plugins that failed."""
+    """Let every plugin add its sub-commands to ``app``; returns the plugins that failed (also
+    kept for :func:`command_failures`)."""
     failures = []
     for impl in get_plugin_manager().hook.register_commands.get_hookimpls():
         try:
@@ -108,7 +139,15 @@ def register_commands(app: Any) -> list[PluginFailure]:
             failures.append(
                 PluginFailure(impl.plugin_name, _versions.get(impl.plugin_name), _error_text(error))
             )
+    with _lock:
+        _command_failures[:] = failures
     return failures
+
+
+def command_failures() -> list[PluginFailure]:
+    """The plugins whose ``register_commands`` hook failed when the CLI was last built."""
+    with _lock:
+        return list(_command_failures)
 
 
 def reset() -> None:
@@ -118,6 +157,7 @@ def reset() -> None:
         _manager = None
         _registry = None
         _import_failures.clear()
+        _command_failures.clear()
         _versions.clear()
 
 

@@ -43,7 +43,8 @@ class Registration:
 
 @dataclass(frozen=True)
 class PluginFailure:
-    """A plugin that failed to import or whose hook raised; the others keep working."""
+    """A plugin that failed to import, whose hook raised, or that ``RURA_PLUGINS`` names but no
+    installed package provides; the others keep working."""
 
     plugin: str
     version: str | None

@@ -1,6 +1,8 @@
 """``rura diagnose``: a table or one JSON document, files in --out, one-line errors."""
 
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -106,3 +108,20 @@ def test_errors_exit_1_with_one_line_and_no_traceback(tiny, tmp_path, capsys):
         assert result.returncode == 1, result.stderr
         [line] = _error_lines(result.stderr)
         assert message in line and "Traceback" not in result.stderr
+
+
+def test_a_damaged_model_or_a_file_as_out_is_one_line_and_writes_nothing(tiny, tmp_path, capsys):
+    damaged = tmp_path / "model"
+    shutil.copytree(tiny.plain_bundle, damaged, copy_function=os.link)
+    (damaged / "diagnoser" / "diagnoser.safetensors").unlink()
+    (damaged / "diagnoser" / "diagnoser.safetensors").write_bytes(b"\x08" + bytes(15))
+    (tmp_path / "taken.txt").write_text("mine")
+    cases = [
+        ([damaged, "--out", tmp_path / "d"], "diagnoser.safetensors: not a readable safetensors"),
+        ([tiny.plain_bundle, "--out", tmp_path / "taken.txt"], "exists and is not a folder"),
+    ]
+    for args, message in cases:
+        code, out, err = _run([args[0], _first_image(tiny), *args[1:], *FAST], capsys)
+        [line] = _error_lines(err)
+        assert code == 1 and message in line and not out
+    assert not (tmp_path / "d").exists() and (tmp_path / "taken.txt").read_text() == "mine"

@@ -2,6 +2,8 @@
 
 import csv
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -131,3 +133,93 @@ def test_not_a_bundle_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(RuraError, match="not a rura pipeline model"):
         diagnose(tmp_path, [tmp_path], tmp_path / "out", **RUN)
     assert not (tmp_path / "out").exists()
+
+
+def _one_line(error):
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
+def test_nothing_is_written_until_model_images_and_options_are_checked(pipeline, tmp_path):
+    out, image = tmp_path / "out", _first_image(pipeline)
+    (tmp_path / "empty").mkdir()
+    damaged = tmp_path / "model"
+    shutil.copytree(pipeline.plain_bundle, damaged, copy_function=os.link)
+    (damaged / "diagnoser" / "diagnoser.json").unlink()
+    (damaged / "diagnoser" / "diagnoser.json").write_text(
+        '{"format": "rura-zero-shot-diagnoser/1"}'
+    )
+    cases = [
+        ((damaged, [image]), {}, r"diagnoser\.json: field 'clusterer' is missing"),
+        ((pipeline.plain_bundle, [tmp_path / "empty"]), {}, "no images in this folder"),
+        ((pipeline.plain_bundle, [image]), {"on_error": "maybe"}, "choose raise or skip"),
+        ((pipeline.plain_bundle, [image]), {"batch_size": 0}, "batch size 0"),
+        ((pipeline.plain_bundle, [image]), {"device": "tpu"}, "unknown device"),
+    ]
+    for args, options, message in cases:
+        with pytest.raises(RuraError, match=message) as error:
+            diagnose(*args, out, **{**RUN, **options})
+        _one_line(error)
+        assert not out.exists() and not (tmp_path / ".out.rura.lock").exists()
+
+
+def test_an_out_that_is_a_file_is_refused_and_kept(pipeline, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    for out in (tmp_path / "notes.txt", tmp_path / "notes.txt" / "out"):
+        with pytest.raises(RuraError, match="choose another --out") as error:
+            diagnose(pipeline.plain_bundle, [_first_image(pipeline)], out, **RUN)
+        assert "notes.txt" in _one_line(error)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_an_out_another_process_writes_to_is_refused_untouched(pipeline, tmp_path):
+    import fcntl
+
+    from rura.locks import FolderLockedError, lock_path
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "diagnoses.json").write_text("{}")
+    path = lock_path(out)
+    with open(path, "w") as handle:  # what another process's folder_lock holds
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        handle.write(json.dumps({"pid": 4242, "command": "rura diagnose"}))
+        handle.flush()
+        with pytest.raises(FolderLockedError, match="pid 4242") as error:
+            diagnose(pipeline.plain_bundle, [_first_image(pipeline)], out, **RUN)
+    _one_line(error)
+    assert (out / "diagnoses.json").read_text() == "{}"
+
+
+def _listed(folder):
+    """The names in ``folder``, less hidden ones (the locks of its stages)."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def test_a_failed_run_leaves_nothing_that_looks_finished(pipeline, tmp_path, monkeypatch):
+    from rura.diagnosis import diagnose as module
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    good = _first_image(pipeline)
+    (folder / good.name).write_bytes(good.read_bytes())
+    out = tmp_path / "out"
+    diagnose(pipeline.plain_bundle, [folder], out, **RUN)
+    assert _listed(out) == ["diagnoses.csv", "diagnoses.json", "features"]
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    with pytest.raises(RuraError, match=r"broken\.png"):
+        diagnose(pipeline.plain_bundle, [folder], out, **RUN)
+    assert _listed(out) == []  # the earlier outputs went first, the partial ones after
+    # A failure while the results are written (after the overlays): no CSV without its JSON.
+    (folder / "broken.png").unlink()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(module, "document", disk_full)
+    fresh = tmp_path / "fresh"
+    with pytest.raises(RuraError, match="fresh: no space left on the disk") as error:
+        diagnose(pipeline.bundle, [folder], fresh, **RUN)
+    _one_line(error)
+    assert not fresh.exists()

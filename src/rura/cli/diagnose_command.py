@@ -33,7 +33,9 @@ def diagnose_command(
 ) -> None:
     """Diagnose images with a pipeline model: diagnosis, disease score, lesion areas, overlay."""
     from rura.cli.options import parse_reader_options
+    from rura.diagnosis.bundle import load_bundle
     from rura.diagnosis.diagnose import JSON_NAME, diagnose
+    from rura.diagnosis.diagnose import document as make_document
     from rura.errors import RuraError
 
     rows = diagnose(
@@ -49,7 +51,9 @@ def diagnose_command(
         options=parse_reader_options(option),
         progress=not json_,
     )
-    document = json.loads((out / JSON_NAME).read_text())
+    # Built again rather than read back: another run may already be rewriting --out.
+    bundle = load_bundle(model)
+    document = make_document(bundle, bundle.load_diagnoser(), rows, out.resolve())
     if json_:
         typer.echo(json.dumps(document, indent=2))
     else:

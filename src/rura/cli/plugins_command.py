@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from rura.registry import KINDS
+
+if TYPE_CHECKING:
+    from rura.api import PluginInfo
 
 
 def _check_kind(value: str | None) -> str | None:
@@ -27,9 +31,7 @@ def plugins(
     ),
 ) -> None:
     """List registered backbones, segmenters, clusterers, datasets and modalities."""
-    from rura.api import list_plugins
-
-    rows = list_plugins(kind)  # type: ignore[arg-type]
+    rows = _rows(kind)
     if check:
         _check_all(rows, json_)
         return
@@ -46,12 +48,39 @@ def plugins(
         name = row.name + (f" ({', '.join(row.aliases)})" if row.aliases else "")
         table.add_row(name, row.kind or "-", row.plugin, row.version or "-", row.summary, status)
     Console().print(table)
+    _report_failures(rows)
+
+
+def _rows(kind: str | None) -> list[PluginInfo]:
+    """``list_plugins``' rows, then a row per plugin whose ``register_commands`` hook failed."""
+    from rura.api import PluginInfo, list_plugins
+    from rura.plugins import command_failures
+
+    rows = list_plugins(kind)  # type: ignore[arg-type]
+    rows += [
+        PluginInfo(f.plugin, None, f.plugin, f.version, "failed to add its commands",
+                   f"register_commands: {f.error}")
+        for f in command_failures()
+    ]  # fmt: skip
+    return rows
+
+
+def _report_failures(rows: list[PluginInfo]) -> None:
+    """One line on stderr naming the plugins that failed and how to fix or disable them."""
+    from rura.plugins import ALLOW_ENV, DENY_ENV, NOT_INSTALLED
+
     failed = [row for row in rows if row.status != "ok"]
-    if failed:
-        Console(stderr=True, soft_wrap=True).print(
-            f"{len(failed)} plugin(s) failed to load; the others work. "
-            f"Fix or disable them with RURA_DISABLE_PLUGINS={','.join(r.plugin for r in failed)}"
-        )
+    if not failed:
+        return
+    absent = sorted({r.plugin for r in failed if r.status.startswith(NOT_INSTALLED)})
+    broken = sorted({r.plugin for r in failed if not r.status.startswith(NOT_INSTALLED)})
+    fixes = [f"Install {name} or remove it from {ALLOW_ENV}" for name in absent]
+    if broken:
+        fixes.append(f"Fix or disable them with {DENY_ENV}={','.join(broken)}")
+    Console(stderr=True, soft_wrap=True).print(
+        f"{len(absent) + len(broken)} plugin(s) failed to load; the others work. "
+        + ". ".join(fixes)
+    )
 
 
 def add_to(app: typer.Typer) -> None:
@@ -59,8 +88,9 @@ def add_to(app: typer.Typer) -> None:
     app.command("plugins")(plugins)
 
 
-def _check_all(rows: list, json_: bool) -> None:
-    """Run the conformance checks of every loaded registration; exit 1 when one fails."""
+def _check_all(rows: list[PluginInfo], json_: bool) -> None:
+    """Run the conformance checks of every loaded registration; exit 1 when one fails or a
+    plugin failed to load (import, hook or ``RURA_PLUGINS`` name not installed)."""
     import time
 
     from rich.progress import Progress
@@ -75,6 +105,8 @@ def _check_all(rows: list, json_: bool) -> None:
             started = time.perf_counter()
             if row.status != "ok":
                 outcome = f"failed to load: {row.status}"
+            elif row.kind is None:
+                outcome = "skipped: no kind"
             else:
                 try:
                     outcome = run_conformance_check(row.kind, row.name)
@@ -111,6 +143,10 @@ def _check_all(rows: list, json_: bool) -> None:
                 f"[{style}]{result['check']}[/]",
             )
         Console().print(table)
+    _report_failures(rows)
+    if not rows:
+        Console(stderr=True).print("no plugin registration to check")
     failed = [r for r in results if not r["check"].startswith(("passed", "skipped"))]
     if failed:
+        Console(stderr=True, soft_wrap=True).print(f"{len(failed)} check(s) failed")
         raise typer.Exit(1)

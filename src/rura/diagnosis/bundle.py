@@ -3,7 +3,9 @@
 ``MODEL/pipeline.json`` names the settings (target and normal names, backbone, focus, lesions,
 input size, seed); ``backbone.safetensors`` holds the embedding backbone's exact weights;
 ``segmenter/`` is a copy of the trained segmenter (absent without one); ``diagnoser/`` is the
-fitted :class:`~rura.diagnosis.ZeroShotDiagnoser`. No pickle is written or read.
+fitted :class:`~rura.diagnosis.ZeroShotDiagnoser`. No pickle is written or read. Loading checks
+every JSON file field by field (pydantic) and every safetensors header against them: a damaged
+folder is a one-line :class:`~rura.errors.RuraError` naming the file, the field and the fix.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import json
 import shutil
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rura.errors import RuraError
 from rura.io import atomic_path, replace_folder, write_text
@@ -26,11 +30,171 @@ PIPELINE = "pipeline.json"
 BACKBONE_WEIGHTS = "backbone.safetensors"
 SEGMENTER = "segmenter"
 DIAGNOSER = "diagnoser"
-REQUIRED = (
-    "format", "target", "normal", "seed", "backbone", "focus", "lesions", "diagnoser",
-    "backbone_weights",
-)  # fmt: skip
 HINT = "pass the model folder that `rura run` saves (or rura.diagnosis.bundle.save_bundle)"
+#: The fix for a model folder whose files do not hold what they should.
+DAMAGED = "the folder is damaged: re-create it with rura run (or save_bundle)"
+
+Name = Annotated[str, Field(min_length=1)]
+Number = Annotated[float, Field(allow_inf_nan=False)]
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """JSON values as written: no string-to-number coercion; unknown keys are ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+def _part(value: str) -> str:
+    """A relative path inside the model folder (``..`` and absolute paths escape it)."""
+    posix, windows = PurePosixPath(value), PureWindowsPath(value)
+    escapes = posix.is_absolute() or windows.is_absolute() or windows.drive
+    if escapes or ".." in posix.parts or ".." in windows.parts or posix.parts in ((), (".",)):
+        raise ValueError("must be a path inside the model folder")
+    return value
+
+
+class PipelineSettings(StrictModel):
+    """``pipeline.json``: what :func:`save_bundle` writes."""
+
+    format: str
+    rura_version: str = ""
+    target: Name
+    normal: Name
+    modality: Name = "fundus"
+    similar_disease: str | None = None
+    seed: int = Field(ge=0, lt=2**63)
+    backbone: Name
+    image_size: int | None = Field(None, ge=16, le=8192)
+    focus: str
+    lesions: list[Name]
+    min_lesion_pixels: int = Field(1, ge=0)
+    normalize: str = "none"
+    segmenter: str | None = None
+    threshold: Number | None = Field(None, gt=0, lt=1)
+    diagnoser: str
+    backbone_weights: str
+
+    @field_validator("focus")
+    @classmethod
+    def _focus(cls, value: str) -> str:
+        from rura.features.focus import FOCUS_MODES
+
+        if value not in FOCUS_MODES:
+            raise ValueError(f"must be one of {', '.join(FOCUS_MODES)}")
+        return value
+
+    @field_validator("normalize")
+    @classmethod
+    def _normalize(cls, value: str) -> str:
+        from rura.data.normalize import normalize_name
+
+        try:
+            return normalize_name(value)
+        except RuraError as error:
+            raise ValueError(f"must name a normalisation ({error})") from None
+
+    @field_validator("segmenter", "diagnoser", "backbone_weights")
+    @classmethod
+    def _inside(cls, value: str | None) -> str | None:
+        return None if value is None else _part(value)
+
+
+class _Preprocessing(StrictModel):
+    size: int = Field(ge=1)
+    mean: list[Number] = Field(min_length=3, max_length=3)
+    std: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
+        min_length=3, max_length=3
+    )
+    normalize: str = "none"
+    fov_erode: Number = Field(0.0, ge=0, lt=0.5)
+
+
+class SegmenterSettings(StrictModel):
+    """The fields of the bundled segmenter's ``config.json`` that prediction reads."""
+
+    architecture: Name
+    encoder: Name
+    lesions: list[Name] = Field(min_length=1)
+    context: list[Name] = Field(default_factory=list)
+    preprocessing: _Preprocessing
+    threshold: Number = Field(0.5, ge=0, le=1)
+    thresholds: dict[str, Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]] | None = None
+
+
+def read_json_object(path: Path, fix: str) -> dict[str, Any]:
+    """The JSON object in ``path``; a one-line :class:`RuraError` naming it and ``fix``."""
+    try:
+        value = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise RuraError(f"{path}: missing; {fix}") from None
+    except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError
+        raise RuraError(f"{path}: not valid JSON ({_one_line(error)}); {fix}") from None
+    except OSError as error:
+        raise RuraError(f"{path}: unreadable ({_one_line(error)}); {fix}") from None
+    if not isinstance(value, dict):
+        raise RuraError(f"{path}: a JSON object expected, got {_kind(value)}; {fix}")
+    return value
+
+
+def validated(model: type[_Model], data: dict[str, Any], path: Path, fix: str) -> _Model:
+    """``data`` checked by the pydantic ``model``; its first error as one line naming ``path``."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise RuraError(f"{path}: {field_problem(error.errors()[0])}; {fix}") from None
+
+
+def field_problem(item: Any) -> str:
+    """One pydantic error as ``field 'a.b' must be ..., got ...``."""
+    field = ".".join(str(part) for part in item["loc"])
+    if item["type"] == "missing":
+        return f"field {field!r} is missing"
+    message = str(item["msg"])
+    if not field:  # a check of the whole object phrases its own message
+        return message.removeprefix("Value error, ")
+    if message.startswith("Input should be "):
+        message = "must be " + message.removeprefix("Input should be ")
+    elif message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    else:
+        message = "is invalid: " + message[:1].lower() + message[1:]
+    return f"field {field!r} {message}, got {_shown(item.get('input'))}"
+
+
+def tensor_header(path: Path, fix: str) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Each tensor's shape and dtype (``F32``, ``I64``...) from a safetensors file's header; a
+    one-line :class:`RuraError` when it is not a complete safetensors file (no data is read)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            header = {}
+            for name in handle.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
+                tensor = handle.get_slice(name)
+                header[name] = (tuple(int(n) for n in tensor.get_shape()), tensor.get_dtype())
+            return header
+    except FileNotFoundError:
+        raise RuraError(f"{path}: missing; {fix}") from None
+    except Exception as error:  # safetensors raises its own error type for a bad header
+        raise RuraError(
+            f"{path}: not a readable safetensors file ({_one_line(error)}); {fix}"
+        ) from None
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())[:200]
+
+
+def _kind(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+def _shown(value: Any) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass(frozen=True)
@@ -59,7 +223,7 @@ class PipelineBundle:
         """The fitted diagnoser."""
         from rura.diagnosis.diagnoser import ZeroShotDiagnoser
 
-        return ZeroShotDiagnoser.load(self.diagnoser)
+        return ZeroShotDiagnoser.load(self.diagnoser, fix=DAMAGED)
 
     def load_backbone(self) -> Any:
         """The embedding backbone, built as :func:`rura.features.embed.embed` builds it."""
@@ -75,6 +239,53 @@ class PipelineBundle:
         from rura.segmentation.store import read_config
 
         return () if self.segmenter is None else tuple(read_config(self.segmenter)["lesions"])
+
+    def check_backbone(self, feature_dim: int | None = None) -> None:
+        """A one-line :class:`RuraError` unless the backbone is registered and
+        ``backbone.safetensors`` holds each of its tensors in its shape (and, given the
+        diagnoser's ``feature_dim``, the features are that wide). The architecture is built on
+        torch's meta device where the plugin allows: no weight is read or initialised."""
+        import torch
+
+        from rura.api import create_backbone
+        from rura.errors import UnknownPluginError
+        from rura.features.focus import TWO_STREAMS
+        from rura.plugins import get_registry
+
+        try:
+            get_registry().get("backbone", self.backbone)
+        except UnknownPluginError:
+            raise RuraError(
+                f"{self.path}: needs the backbone {self.backbone!r}, which no installed plugin "
+                "registers; install the plugin that provides it (see rura plugins)"
+            ) from None
+        try:
+            with torch.device("meta"):
+                model = create_backbone(self.backbone, weights="none")
+        except RuraError:
+            raise
+        except Exception:  # a plugin that cannot build on the meta device: build it for real
+            torch.manual_seed(self.seed)
+            model = create_backbone(self.backbone, weights="none")
+        header = tensor_header(self.backbone_weights, DAMAGED)
+        for name, tensor in model.state_dict().items():
+            if name not in header:
+                raise RuraError(
+                    f"{self.backbone_weights}: tensor {name!r} of backbone {self.backbone!r} is "
+                    f"missing; {DAMAGED}"
+                )
+            if header[name][0] != tuple(tensor.shape):
+                raise RuraError(
+                    f"{self.backbone_weights}: tensor {name!r} has shape {list(header[name][0])}, "
+                    f"backbone {self.backbone!r} needs {list(tensor.shape)}; {DAMAGED}"
+                )
+        streams = len(TWO_STREAMS) if self.focus == "two-stream" else 1
+        width = int(model.num_features) * streams
+        if feature_dim is not None and feature_dim != width:
+            raise RuraError(
+                f"{self.diagnoser}: the diagnoser reads {feature_dim} features, backbone "
+                f"{self.backbone!r} with focus {self.focus!r} gives {width}; {DAMAGED}"
+            )
 
 
 def save_bundle(
@@ -155,73 +366,114 @@ def save_bundle(
 
 
 def load_bundle(path: str | Path) -> PipelineBundle:
-    """Read the bundle at ``path``; a one-line :class:`RuraError` if it is not a complete one."""
+    """Read the bundle at ``path``, every file checked field by field; a one-line
+    :class:`RuraError` naming the file, the field and the fix if it is not a complete one."""
+    from rura.diagnosis.diagnoser import check_saved
+
     path = Path(path)
     if not path.exists():
         raise RuraError(f"{path}: no such model folder; {HINT}")
     if not path.is_dir() or not (path / PIPELINE).is_file():
         raise RuraError(f"{path}: not a rura pipeline model (no {PIPELINE}); {HINT}")
-    try:
-        config = json.loads((path / PIPELINE).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    config_path = path / PIPELINE
+    raw = read_json_object(config_path, DAMAGED)
+    form = raw.get("format")
+    if not isinstance(form, str) or not form.startswith("rura-pipeline-model/"):
         raise RuraError(
-            f"{path / PIPELINE}: not valid JSON ({error}); save the model again"
-        ) from None
-    if not isinstance(config, dict) or not str(config.get("format", "")).startswith(
-        "rura-pipeline-model/"
-    ):
-        raise RuraError(f"{path / PIPELINE}: not a rura pipeline model; {HINT}")
-    if config["format"] != FORMAT:
+            f"{config_path}: not a rura pipeline model (field 'format' is "
+            f"{_shown(form) if 'format' in raw else 'missing'}, "
+            f"expected {FORMAT!r}); {HINT}"
+        )
+    if form != FORMAT:
         raise RuraError(
-            f"{path}: model format {config['format']!r}, this rura reads {FORMAT!r}; "
+            f"{path}: model format {form!r}, this rura reads {FORMAT!r}; "
             "use the rura version that saved it or save the model again"
         )
-    missing = [key for key in REQUIRED if key not in config]
-    if missing:
-        raise RuraError(f"{path / PIPELINE}: missing {', '.join(missing)}; save the model again")
-    segmenter = path / config["segmenter"] if config.get("segmenter") else None
+    settings = validated(PipelineSettings, raw, config_path, DAMAGED)
+    if settings.target == settings.normal:
+        raise RuraError(
+            f"{config_path}: fields 'target' and 'normal' are both {settings.target!r}; {DAMAGED}"
+        )
     bundle = PipelineBundle(
         path=path,
-        target=str(config["target"]),
-        normal=str(config["normal"]),
-        backbone=str(config["backbone"]),
-        seed=int(config["seed"]),
-        focus=str(config["focus"]),
-        lesions=tuple(config["lesions"]),
-        image_size=config.get("image_size"),
-        min_lesion_pixels=int(config.get("min_lesion_pixels", 1)),
-        normalize=str(config.get("normalize", "none")),
-        threshold=config.get("threshold"),
-        modality=str(config.get("modality", "fundus")),
-        similar_disease=config.get("similar_disease"),
-        rura_version=str(config.get("rura_version", "")),
-        backbone_weights=path / config["backbone_weights"],
-        segmenter=segmenter,
-        diagnoser=path / config["diagnoser"],
+        target=settings.target,
+        normal=settings.normal,
+        backbone=settings.backbone,
+        seed=settings.seed,
+        focus=settings.focus,
+        lesions=tuple(settings.lesions),
+        image_size=settings.image_size,
+        min_lesion_pixels=settings.min_lesion_pixels,
+        normalize=settings.normalize,
+        threshold=settings.threshold,
+        modality=settings.modality,
+        similar_disease=settings.similar_disease,
+        rura_version=settings.rura_version,
+        backbone_weights=path / settings.backbone_weights,
+        segmenter=path / settings.segmenter if settings.segmenter else None,
+        diagnoser=path / settings.diagnoser,
     )
     _check_parts(bundle)
+    if bundle.focus != "none" and (bundle.segmenter is None or not bundle.lesions):
+        raise RuraError(
+            f"{config_path}: field 'focus' is {bundle.focus!r}, which needs a segmenter and "
+            f"lesions; {DAMAGED}"
+        )
+    if bundle.segmenter is not None:
+        _check_segmenter_copy(bundle)
+    if not tensor_header(bundle.backbone_weights, DAMAGED):
+        raise RuraError(f"{bundle.backbone_weights}: holds no tensor; {DAMAGED}")
+    check_saved(bundle.diagnoser, DAMAGED)
     return bundle
 
 
 def _check_parts(bundle: PipelineBundle) -> None:
-    """Every file the settings name exists, and the focus has the segmenter it needs."""
+    """Every file the settings name exists."""
     from rura.diagnosis.diagnoser import MODEL_CONFIG, MODEL_TENSORS
     from rura.segmentation.store import CONFIG, WEIGHTS
 
-    needed = [bundle.backbone_weights, bundle.diagnoser / MODEL_CONFIG]
-    needed.append(bundle.diagnoser / MODEL_TENSORS)
+    needed = [
+        ("backbone_weights", bundle.backbone_weights),
+        ("diagnoser", bundle.diagnoser / MODEL_CONFIG),
+        ("diagnoser", bundle.diagnoser / MODEL_TENSORS),
+    ]
     if bundle.segmenter is not None:
-        needed += [bundle.segmenter / CONFIG, bundle.segmenter / WEIGHTS]
-    for file in needed:
+        needed += [
+            ("segmenter", bundle.segmenter / CONFIG),
+            ("segmenter", bundle.segmenter / WEIGHTS),
+        ]
+    for field, file in needed:
         if not file.is_file():
             relative = file.relative_to(bundle.path).as_posix()
             raise RuraError(
-                f"{bundle.path}: incomplete model, {relative} is missing; save it again"
+                f"{bundle.path}: incomplete model, {relative} is missing ({PIPELINE} field "
+                f"{field!r} names it); {DAMAGED}"
             )
-    if bundle.focus != "none" and (bundle.segmenter is None or not bundle.lesions):
+
+
+def _check_segmenter_copy(bundle: PipelineBundle) -> None:
+    """The segmenter copy's ``config.json`` and weights header, and that it predicts the lesions
+    the focus reads."""
+    from rura.segmentation.store import CONFIG, WEIGHTS
+    from rura.segmentation.store import FORMAT as SEGMENTER_FORMAT
+
+    assert bundle.segmenter is not None
+    config_path = bundle.segmenter / CONFIG
+    raw = read_json_object(config_path, DAMAGED)
+    if raw.get("format") != SEGMENTER_FORMAT:
         raise RuraError(
-            f"{bundle.path / PIPELINE}: focus {bundle.focus!r} needs a segmenter and lesions"
+            f"{config_path}: field 'format' is {_shown(raw.get('format'))}, expected "
+            f"{SEGMENTER_FORMAT!r}; {DAMAGED}"
         )
+    segmenter = validated(SegmenterSettings, raw, config_path, DAMAGED)
+    absent = [lesion for lesion in bundle.lesions if lesion not in segmenter.lesions]
+    if absent:
+        raise RuraError(
+            f"{bundle.path / PIPELINE}: field 'lesions' names {', '.join(absent)}, which the "
+            f"segmenter does not predict ({', '.join(segmenter.lesions)}); {DAMAGED}"
+        )
+    if not tensor_header(bundle.segmenter / WEIGHTS, DAMAGED):
+        raise RuraError(f"{bundle.segmenter / WEIGHTS}: holds no tensor; {DAMAGED}")
 
 
 def _check_segmenter(folder: Path, lesions: tuple[str, ...]) -> None:

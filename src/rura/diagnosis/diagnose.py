@@ -4,12 +4,15 @@ Lesion masks come from :func:`~rura.segmentation.predict.predict_segmentation`, 
 :func:`~rura.features.embed.embed` with the bundle's backbone weights, the diagnosis and score
 from the bundle's :class:`~rura.diagnosis.ZeroShotDiagnoser`: the numbers are the pipeline's.
 ``OUT`` receives ``diagnoses.csv``, ``diagnoses.json``, ``overlays/`` (lesions tinted on the
-image, at the source's size up to ``overlay_size``), ``segmentation/`` and ``features/``.
+image, at the source's size up to ``overlay_size``), ``segmentation/`` and ``features/``. It is
+written only once the model, the images and the options are checked, under its folder lock
+(:mod:`rura.locks`); the two ``diagnoses`` files come last, and a failed run leaves neither.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -20,11 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rura.errors import RuraError
-from rura.io import atomic_path, write_text
+from rura.io import atomic_path
 
 if TYPE_CHECKING:
     from rura.data.manifest import Manifest
     from rura.diagnosis.bundle import PipelineBundle
+    from rura.diagnosis.diagnoser import ZeroShotDiagnoser
 
 DEFAULT_OUT = "rura-diagnose"
 CSV_NAME = "diagnoses.csv"
@@ -54,19 +58,66 @@ def diagnose(
     ``overlay``; unreadable images, with ``on_error="skip"``, are rows with ``status`` skipped.
     ``seed`` defaults to the bundle's; ``overlay_size`` caps the overlays' longer side (0: none).
     """
+    from rura.devices import resolve_device
     from rura.diagnosis.bundle import load_bundle
-    from rura.progress import ProgressBar
+    from rura.locks import folder_lock
 
     bundle = load_bundle(model_dir)
     if on_error not in ("raise", "skip"):
         raise RuraError(f"--on-error {on_error!r}: choose raise or skip")
     if overlay_size < 0:
         raise RuraError(f"overlay size {overlay_size}: must be 0 (source size) or more")
-    _check_backbone(bundle)
+    if batch_size < 1:
+        raise RuraError(f"batch size {batch_size}: must be 1 or more")
+    if workers is not None and workers < 0:
+        raise RuraError(f"workers {workers}: must be 0 or more (None: up to 4)")
+    device = resolve_device(device)
+    diagnoser = bundle.load_diagnoser()
+    bundle.check_backbone(diagnoser.n_features)
     manifest = gather_inputs([inputs] if isinstance(inputs, str | Path) else inputs, options)
     out = Path(out).resolve()
-    _prepare_out(out)
-    settings = {"device": device, "batch_size": batch_size, "on_error": on_error}
+    _check_out(out)
+    # Everything is checked: only now is anything written.
+    with folder_lock(out, "rura diagnose"):
+        _check_out(out)  # again, under the lock: another process may have written there
+        created = not out.exists()
+        _clear_outputs(out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            rows = _diagnose_into(
+                out, bundle, diagnoser, manifest,
+                settings={"device": device, "batch_size": batch_size, "on_error": on_error},
+                workers=workers, seed=seed, overlay_size=overlay_size, progress=progress,
+            )  # fmt: skip
+            _write_outputs(out, bundle, diagnoser, rows, bundle.segmenter_lesions())
+        except BaseException as error:  # a failed run leaves no half-written result behind
+            if created:
+                shutil.rmtree(out, ignore_errors=True)
+            else:
+                _clear_outputs(out)
+            if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise RuraError(
+                    f"{out}: no space left on the disk; free space or choose another --out"
+                ) from None
+            raise
+    return rows
+
+
+def _diagnose_into(
+    out: Path,
+    bundle: PipelineBundle,
+    diagnoser: ZeroShotDiagnoser,
+    manifest: Manifest,
+    *,
+    settings: dict[str, Any],
+    workers: int | None,
+    seed: int | None,
+    overlay_size: int,
+    progress: bool,
+) -> list[dict[str, Any]]:
+    """Segment, embed, classify and draw the overlays into ``out``; one row per image."""
+    from rura.progress import ProgressBar
+
     lesions, skipped = bundle.segmenter_lesions(), {}
     if bundle.segmenter is not None:
         from rura.segmentation.predict import predict_segmentation
@@ -85,8 +136,9 @@ def diagnose(
     results: dict[str, dict[str, Any]] = {}
     if len(masked):
         results, embed_skipped = _classify(
-            bundle, masked, out, workers=workers, seed=seed, progress=progress, **settings
-        )
+            bundle, diagnoser, masked, out, workers=workers, seed=seed, progress=progress,
+            **settings,
+        )  # fmt: skip
         skipped.update(embed_skipped)
     burden = _read_burden(out / "segmentation" / "lesion_burden.csv")
     positions = {identifier: i for i, identifier in enumerate(masked.table["id"])}
@@ -105,21 +157,7 @@ def diagnose(
                     row.update(_overlay_row(masked, position, lesions, out, overlay_size))
                     bar.advance(1)
             rows.append(row)
-    _write_outputs(out, bundle, rows, lesions)
     return rows
-
-
-def _check_backbone(bundle: PipelineBundle) -> None:
-    from rura.errors import UnknownPluginError
-    from rura.plugins import get_registry
-
-    try:
-        get_registry().get("backbone", bundle.backbone)
-    except UnknownPluginError:
-        raise RuraError(
-            f"{bundle.path}: needs the backbone {bundle.backbone!r}, which no installed plugin "
-            "registers; install the plugin that provides it (see rura plugins)"
-        ) from None
 
 
 def gather_inputs(inputs: Sequence[str | Path], options: dict[str, Any] | None = None) -> Manifest:
@@ -175,10 +213,13 @@ def _resolve(spec: str | Path, options: dict[str, Any]) -> Manifest:
     return resolve_images(spec, **options)
 
 
-def _prepare_out(out: Path) -> None:
-    """Refuse a folder holding other files; clear an earlier run's outputs."""
+def _check_out(out: Path) -> None:
+    """Refuse an ``--out`` that is a file, lies under a file, or holds files of its own."""
     if out.exists() and not out.is_dir():
         raise RuraError(f"{out}: exists and is not a folder; choose another --out")
+    parent = next((p for p in out.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise RuraError(f"{out}: {parent} is a file, not a folder; choose another --out")
     if out.is_dir():
         foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUTS)
         foreign = [name for name in foreign if not name.startswith(".")]
@@ -187,17 +228,24 @@ def _prepare_out(out: Path) -> None:
                 f"{out}: holds files other than rura diagnose outputs ({foreign[0]}, ...); "
                 "choose another --out or empty it"
             )
-        for name in (JSON_NAME, CSV_NAME, "overlays", "features", "segmentation"):
-            path = out / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+
+
+def _clear_outputs(out: Path) -> None:
+    """Remove an earlier run's outputs, ``diagnoses.json`` and ``.csv`` first (while they are
+    absent the folder does not look finished)."""
+    for name in (JSON_NAME, CSV_NAME, "overlays", "features", "segmentation"):
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    for temporary in out.glob(".diagnoses.*.tmp"):  # a killed run's unfinished writes
+        temporary.unlink(missing_ok=True)
 
 
 def _classify(
     bundle: PipelineBundle,
+    diagnoser: ZeroShotDiagnoser,
     manifest: Manifest,
     out: Path,
     *,
@@ -234,7 +282,6 @@ def _classify(
     if not len(ids):
         return {}, skipped
     features = store.features[valid]
-    diagnoser = bundle.load_diagnoser()
     burden = None
     if diagnoser.evidence_ != "distance":
         table = store.lesion_burden()
@@ -335,9 +382,10 @@ def _read_burden(path: Path) -> dict[str, dict[str, float]]:
         }
 
 
-def document(bundle: PipelineBundle, rows: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+def document(
+    bundle: PipelineBundle, diagnoser: ZeroShotDiagnoser, rows: list[dict[str, Any]], out: Path
+) -> dict[str, Any]:
     """The ``diagnoses.json`` document (and ``rura diagnose --json``'s output)."""
-    diagnoser = json.loads((bundle.diagnoser / "diagnoser.json").read_text())
     lesions = list(bundle.segmenter_lesions())
     return {
         "model": str(bundle.path.resolve()),
@@ -348,7 +396,7 @@ def document(bundle: PipelineBundle, rows: list[dict[str, Any]], out: Path) -> d
         "focus": bundle.focus,
         "lesions": lesions,
         "segmenter": bundle.segmenter is not None,
-        "oracle": bool(diagnoser.get("oracle", False)),
+        "oracle": diagnoser.is_oracle,
         "out": str(out),
         "images": len(rows),
         "diagnosed": sum(row["status"] == "ok" for row in rows),
@@ -358,16 +406,24 @@ def document(bundle: PipelineBundle, rows: list[dict[str, Any]], out: Path) -> d
 
 
 def _write_outputs(
-    out: Path, bundle: PipelineBundle, rows: list[dict[str, Any]], lesions: tuple[str, ...]
+    out: Path,
+    bundle: PipelineBundle,
+    diagnoser: ZeroShotDiagnoser,
+    rows: list[dict[str, Any]],
+    lesions: tuple[str, ...],
 ) -> None:
-    """``diagnoses.csv`` then ``diagnoses.json`` (its presence marks a finished run)."""
+    """``diagnoses.csv`` and ``diagnoses.json``, after every other output: both are written in
+    full first, then renamed into place, the JSON last (its presence marks a finished run)."""
     columns = list(_columns(lesions))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
-    write_text(out / CSV_NAME, buffer.getvalue())
-    write_text(out / JSON_NAME, json.dumps(document(bundle, rows, out), indent=2))
+    text = json.dumps(document(bundle, diagnoser, rows, out), indent=2)
+    # The inner block ends first: the CSV is renamed into place, then the JSON.
+    with atomic_path(out / JSON_NAME) as json_file, atomic_path(out / CSV_NAME) as csv_file:
+        csv_file.write_text(buffer.getvalue(), encoding="utf-8")
+        json_file.write_text(text, encoding="utf-8")
 
 
 def _columns(lesions: tuple[str, ...]) -> tuple[str, ...]:

@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from rura.diagnosis.bundle import (
+    Name,
+    Number,
+    StrictModel,
+    read_json_object,
+    tensor_header,
+    validated,
+)
 from rura.diagnosis.mapping import (
     LABEL_FREE,
     MAPPINGS,
@@ -33,6 +42,102 @@ EVIDENCE = ("distance", "burden", "combined")
 BURDEN_FLOOR = 1e-4
 MODEL_CONFIG = "diagnoser.json"
 MODEL_TENSORS = "diagnoser.safetensors"
+FORMAT = "rura-zero-shot-diagnoser/1"
+#: The fix for a saved diagnoser that cannot be read (a bundle passes its own).
+REFIT = "fit and save the diagnoser again"
+_FLOATS = ("F16", "F32", "F64")
+_INTEGERS = ("BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64")
+#: Each saved tensor: its dtypes, and its shape in terms of A anchors, K clusters, D features.
+_TENSORS = {
+    "anchors": (_FLOATS, ("A", "D")),
+    "anchor_labels": (_INTEGERS, ("A",)),
+    "centroids": (_FLOATS, ("K", "D")),
+    "cluster_is_disease": (_INTEGERS, ("K",)),
+    "shift": (_FLOATS, ("D",)),
+    "scale": (_FLOATS, ("D",)),
+}
+_STATS = ("distance_mean", "distance_std", "burden_mean", "burden_std")
+
+
+class DiagnoserSettings(StrictModel):
+    """``diagnoser.json``: what :meth:`ZeroShotDiagnoser.save` writes."""
+
+    format: str
+    clusterer: Name
+    n_clusters: int = Field(ge=2)
+    mapping: str
+    oracle: bool = False
+    normalise: str
+    neighbours: int = Field(ge=1)
+    seed: int | None = None
+    clusterer_params: dict[str, Any] = Field(default_factory=dict)
+    family: str
+    member_based: bool
+    threshold: Number | None = None
+    evidence: str = "distance"
+    evidence_stats: dict[str, Number] = Field(default_factory=dict)
+
+    @field_validator("mapping", "normalise", "evidence")
+    @classmethod
+    def _choice(cls, value: str, info: ValidationInfo) -> str:
+        choices = {"mapping": MAPPINGS, "normalise": NORMALISATIONS, "evidence": EVIDENCE}
+        if value not in choices[info.field_name]:
+            raise ValueError(f"must be one of {', '.join(choices[info.field_name])}")
+        return value
+
+    @model_validator(mode="after")
+    def _stats(self) -> DiagnoserSettings:
+        stats = self.evidence_stats
+        if self.evidence != "distance" and (
+            any(key not in stats for key in _STATS)
+            or not (stats["distance_std"] > 0 and stats["burden_std"] > 0)
+        ):
+            raise ValueError(
+                f"field 'evidence_stats' must hold {', '.join(_STATS)} (spreads above 0) for "
+                f"evidence {self.evidence!r}"
+            )
+        return self
+
+
+def check_saved(directory: str | Path, fix: str = REFIT) -> DiagnoserSettings:
+    """Check a saved diagnoser's JSON field by field and its tensors' names, dtypes and shapes
+    (from the safetensors header: no data is read); a one-line :class:`RuraError` naming the
+    file, the field or tensor, and ``fix``."""
+    directory = Path(directory)
+    config_path, tensors_path = directory / MODEL_CONFIG, directory / MODEL_TENSORS
+    for path in (config_path, tensors_path):
+        if not path.is_file():
+            raise RuraError(f"{directory}: not a saved diagnoser ({path.name} missing); {fix}")
+    raw = read_json_object(config_path, fix)
+    if raw.get("format") != FORMAT:
+        shown = repr(raw.get("format")) if "format" in raw else "missing"
+        raise RuraError(f"{config_path}: field 'format' is {shown}, expected {FORMAT!r}; {fix}")
+    settings = validated(DiagnoserSettings, raw, config_path, fix)
+    header = tensor_header(tensors_path, fix)
+    sizes: dict[str, int] = {}
+    for name, (dtypes, axes) in _TENSORS.items():
+        if name not in header:
+            raise RuraError(f"{tensors_path}: tensor {name!r} is missing; {fix}")
+        shape, dtype = header[name]
+        if dtype not in dtypes:
+            kind = "floating-point" if dtypes is _FLOATS else "integer"
+            raise RuraError(
+                f"{tensors_path}: tensor {name!r} has dtype {dtype}, expected {kind}; {fix}"
+            )
+        expected = [str(sizes.get(axis, axis)) for axis in axes]
+        if len(shape) != len(axes) or any(
+            sizes.setdefault(axis, n) != n for axis, n in zip(axes, shape, strict=True)
+        ):
+            raise RuraError(
+                f"{tensors_path}: tensor {name!r} has shape {list(shape)}, expected "
+                f"[{', '.join(expected)}] (A anchors, K clusters, D features); {fix}"
+            )
+    if sizes["A"] < 1 or sizes["D"] < 1 or sizes["K"] < 2:
+        raise RuraError(
+            f"{tensors_path}: {sizes['A']} anchors, {sizes['K']} clusters, {sizes['D']} "
+            f"features; a diagnoser needs at least 1, 2 and 1; {fix}"
+        )
+    return settings
 
 
 class ZeroShotDiagnoser:
@@ -199,7 +304,7 @@ class ZeroShotDiagnoser:
         with atomic_path(directory / MODEL_TENSORS) as temporary:
             save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(temporary))
         config = {
-            "format": "rura-zero-shot-diagnoser/1",
+            "format": FORMAT,
             "clusterer": self.clusterer,
             "n_clusters": self.n_clusters,
             "mapping": self.mapping,
@@ -217,39 +322,59 @@ class ZeroShotDiagnoser:
         write_text(directory / MODEL_CONFIG, json.dumps(config, indent=2))
         return directory
 
+    @property
+    def n_features(self) -> int:
+        """How many features a row has (the width of the fitted anchors)."""
+        return int(self.anchors_.shape[1])
+
     @classmethod
-    def load(cls, directory: str | Path) -> ZeroShotDiagnoser:
-        """Read a diagnoser written by :meth:`save`."""
+    def load(cls, directory: str | Path, *, fix: str = REFIT) -> ZeroShotDiagnoser:
+        """Read a diagnoser written by :meth:`save`, every field, shape and value checked; a
+        one-line :class:`RuraError` naming the file and ``fix`` when it is damaged."""
         from safetensors.numpy import load_file
 
         directory = Path(directory)
+        config = check_saved(directory, fix)
+        tensors_path = directory / MODEL_TENSORS
         try:
-            config = json.loads((directory / MODEL_CONFIG).read_text())
-            tensors = load_file(str(directory / MODEL_TENSORS))
-        except FileNotFoundError as error:
-            raise RuraError(
-                f"{directory}: not a saved diagnoser ({error.filename} missing)"
-            ) from None
+            tensors = load_file(str(tensors_path))
+        except Exception as error:  # changed since the header was read
+            problem = " ".join(str(error).split())
+            raise RuraError(f"{tensors_path}: unreadable ({problem}); {fix}") from None
+        for name, (dtypes, _) in _TENSORS.items():
+            values = tensors[name]
+            if dtypes is _FLOATS and not np.isfinite(values).all():
+                raise RuraError(f"{tensors_path}: tensor {name!r} holds NaN or infinity; {fix}")
+        k = len(tensors["centroids"])
+        labels, disease = tensors["anchor_labels"], tensors["cluster_is_disease"]
+        problem = (
+            "'anchor_labels' outside -1..K-1" if ((labels < -1) | (labels >= k)).any()
+            else "'cluster_is_disease' not 0 or 1" if ((disease != 0) & (disease != 1)).any()
+            else "'scale' holds zeros" if (tensors["scale"] == 0).any()
+            else ""
+        )  # fmt: skip
+        if problem:
+            raise RuraError(f"{tensors_path}: tensor {problem}; {fix}")
         model = cls(
-            config["clusterer"],
-            n_clusters=config["n_clusters"],
-            mapping=config["mapping"],
-            normalise=config["normalise"],
-            neighbours=config["neighbours"],
-            seed=config["seed"],
-            clusterer_params=config["clusterer_params"],
+            config.clusterer,
+            n_clusters=config.n_clusters,
+            mapping=config.mapping,
+            normalise=config.normalise,
+            neighbours=config.neighbours,
+            seed=config.seed,
+            clusterer_params=config.clusterer_params,
         )
-        model.family_ = config["family"]
-        model.member_based_ = config["member_based"]
-        model.anchors_ = tensors["anchors"]
-        model.anchor_labels_ = tensors["anchor_labels"]
-        model.centroids_ = tensors["centroids"]
+        model.family_ = config.family
+        model.member_based_ = config.member_based
+        model.anchors_ = tensors["anchors"].astype(np.float64)
+        model.anchor_labels_ = tensors["anchor_labels"].astype(np.int64)
+        model.centroids_ = tensors["centroids"].astype(np.float64)
         model.cluster_is_disease_ = tensors["cluster_is_disease"].astype(bool)
-        model.shift_, model.scale_ = tensors["shift"], tensors["scale"]
-        threshold = config.get("threshold")
-        model.threshold_ = None if threshold is None else float(threshold)
-        model.evidence_ = config.get("evidence", "distance")
-        model.evidence_stats_ = dict(config.get("evidence_stats", {}))
+        model.shift_ = tensors["shift"].astype(np.float64)
+        model.scale_ = tensors["scale"].astype(np.float64)
+        model.threshold_ = config.threshold
+        model.evidence_ = config.evidence
+        model.evidence_stats_ = dict(config.evidence_stats)
         return model
 
     def _fit_normalisation(self, features: np.ndarray) -> None:

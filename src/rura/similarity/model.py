@@ -9,17 +9,34 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from pydantic import Field
 from torch import nn
 
+from rura.diagnosis.bundle import Name, Number, StrictModel, read_json_object, validated
 from rura.errors import RuraError
 from rura.io import atomic_path, write_text
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "model.json"
 FORMAT_VERSION = 1
+RETRAIN = "retrain the model with `rura similarity train`"
+
+
+class ModelSettings(StrictModel):
+    """The fields of ``model.json`` that loading and ranking read."""
+
+    version: int
+    backbone: Name
+    embedding_dim: int = Field(ge=0, le=65536)
+    size: int = Field(ge=1, le=8192)
+    mean: list[Number] = Field(min_length=3, max_length=3)
+    std: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
+        min_length=3, max_length=3
+    )
+    classes: list[Name]
 
 
 class SiameseNet(nn.Module):
@@ -80,20 +97,25 @@ def save_model(model: SiameseNet, folder: str | Path, config: dict[str, Any]) ->
 
 
 def read_config(folder: str | Path) -> dict[str, Any]:
-    """The ``model.json`` of a saved model, with a one-line error when it is not one."""
+    """The ``model.json`` of a saved model, checked field by field; a one-line error naming the
+    file and the field when it is not one."""
     folder = Path(folder)
     path = folder / CONFIG_FILE
-    try:
-        config = json.loads(path.read_text())
-    except FileNotFoundError:
+    if not path.is_file():
         raise RuraError(
             f"{folder}: not a similarity model (no {CONFIG_FILE}); train one with "
             "`rura similarity train`"
-        ) from None
-    except json.JSONDecodeError as error:
-        raise RuraError(f"{path}: not valid JSON ({error}); retrain the model") from None
-    if not isinstance(config, dict) or "backbone" not in config:
-        raise RuraError(f"{path}: not a rura similarity model config; retrain the model")
+        )
+    config = read_json_object(path, RETRAIN)
+    if "backbone" not in config:
+        raise RuraError(f"{path}: not a rura similarity model config; {RETRAIN}")
+    version = config.get("version")
+    if version != FORMAT_VERSION and isinstance(version, int) and not isinstance(version, bool):
+        raise RuraError(
+            f"{path}: model format version {version}, this rura reads {FORMAT_VERSION}; use the "
+            f"rura version that trained it, or {RETRAIN}"
+        )
+    validated(ModelSettings, config, path, RETRAIN)
     return config
 
 
@@ -109,15 +131,14 @@ def load_model(folder: str | Path) -> tuple[SiameseNet, dict[str, Any]]:
     try:
         state = load_file(str(folder / WEIGHTS_FILE))
     except FileNotFoundError:
-        raise RuraError(f"{folder}: {WEIGHTS_FILE} is missing; retrain the model") from None
+        raise RuraError(f"{folder}: {WEIGHTS_FILE} is missing; {RETRAIN}") from None
     except Exception as error:
-        raise RuraError(f"{folder / WEIGHTS_FILE}: unreadable ({error}); retrain it") from None
+        raise RuraError(f"{folder / WEIGHTS_FILE}: unreadable ({error}); {RETRAIN}") from None
     try:
         model.load_state_dict(state)
     except RuntimeError as error:
         first = str(error).splitlines()[1:2] or [str(error)]
         raise RuraError(
-            f"{folder / WEIGHTS_FILE}: does not match {CONFIG_FILE} ({first[0].strip()}); "
-            "retrain the model"
+            f"{folder / WEIGHTS_FILE}: does not match {CONFIG_FILE} ({first[0].strip()}); {RETRAIN}"
         ) from None
     return model.eval(), config

@@ -216,8 +216,10 @@ def read_result(path: str | Path) -> dict[str, Any]:
         result = json.loads(path.read_text())
     except FileNotFoundError:
         raise RuraError(f"{path}: no such file; run `rura similarity rank` first") from None
-    except json.JSONDecodeError as error:
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
         raise RuraError(f"{path}: not valid JSON ({error}); rerun `rura similarity rank`") from None
-    if not isinstance(result, dict) or "most_similar" not in result:
-        raise RuraError(f"{path}: has no most_similar; rerun `rura similarity rank`")
+    except OSError as error:
+        raise RuraError(f"{path}: unreadable ({error}); rerun `rura similarity rank`") from None
+    if not isinstance(result, dict) or not isinstance(result.get("most_similar"), str):
+        raise RuraError(f"{path}: has no most_similar disease name; rerun `rura similarity rank`")
     return result
