@@ -39,7 +39,14 @@ def make_torchvision_backbone(
         if spec.kind == "file":
             assert spec.path is not None
             state = load_state_dict(spec.path)
-            missing, _ = model.load_state_dict(state, strict=False)
+            try:
+                missing, _ = model.load_state_dict(state, strict=False)
+            except RuntimeError as error:
+                last = str(error).strip().splitlines()[-1].strip()
+                raise rura.RuraError(
+                    f"weights {spec.path}: tensor shapes do not fit {constructor} ({last}); "
+                    f"pass weights saved from {constructor}"
+                ) from None
             if missing:
                 raise rura.RuraError(
                     f"weights {spec.path}: {len(missing)} tensors missing (first: {missing[0]}); "

@@ -15,12 +15,21 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from rura.errors import RuraError
 from rura.io import atomic_path, replace_folder, write_text
+from rura.validation import (
+    Name,
+    Number,
+    StrictModel,
+    read_json_object,
+    shown,
+    tensor_header,
+    validated,
+)
 
 if TYPE_CHECKING:
     from rura.diagnosis.diagnoser import ZeroShotDiagnoser
@@ -33,16 +42,6 @@ DIAGNOSER = "diagnoser"
 HINT = "pass the model folder that `rura run` saves (or rura.diagnosis.bundle.save_bundle)"
 #: The fix for a model folder whose files do not hold what they should.
 DAMAGED = "the folder is damaged: re-create it with rura run (or save_bundle)"
-
-Name = Annotated[str, Field(min_length=1)]
-Number = Annotated[float, Field(allow_inf_nan=False)]
-_Model = TypeVar("_Model", bound=BaseModel)
-
-
-class StrictModel(BaseModel):
-    """JSON values as written: no string-to-number coercion; unknown keys are ignored."""
-
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
 
 def _part(value: str) -> str:
@@ -120,81 +119,6 @@ class SegmenterSettings(StrictModel):
     preprocessing: _Preprocessing
     threshold: Number = Field(0.5, ge=0, le=1)
     thresholds: dict[str, Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]] | None = None
-
-
-def read_json_object(path: Path, fix: str) -> dict[str, Any]:
-    """The JSON object in ``path``; a one-line :class:`RuraError` naming it and ``fix``."""
-    try:
-        value = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise RuraError(f"{path}: missing; {fix}") from None
-    except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError
-        raise RuraError(f"{path}: not valid JSON ({_one_line(error)}); {fix}") from None
-    except OSError as error:
-        raise RuraError(f"{path}: unreadable ({_one_line(error)}); {fix}") from None
-    if not isinstance(value, dict):
-        raise RuraError(f"{path}: a JSON object expected, got {_kind(value)}; {fix}")
-    return value
-
-
-def validated(model: type[_Model], data: dict[str, Any], path: Path, fix: str) -> _Model:
-    """``data`` checked by the pydantic ``model``; its first error as one line naming ``path``."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        raise RuraError(f"{path}: {field_problem(error.errors()[0])}; {fix}") from None
-
-
-def field_problem(item: Any) -> str:
-    """One pydantic error as ``field 'a.b' must be ..., got ...``."""
-    field = ".".join(str(part) for part in item["loc"])
-    if item["type"] == "missing":
-        return f"field {field!r} is missing"
-    message = str(item["msg"])
-    if not field:  # a check of the whole object phrases its own message
-        return message.removeprefix("Value error, ")
-    if message.startswith("Input should be "):
-        message = "must be " + message.removeprefix("Input should be ")
-    elif message.startswith("Value error, "):
-        message = message.removeprefix("Value error, ")
-    else:
-        message = "is invalid: " + message[:1].lower() + message[1:]
-    return f"field {field!r} {message}, got {_shown(item.get('input'))}"
-
-
-def tensor_header(path: Path, fix: str) -> dict[str, tuple[tuple[int, ...], str]]:
-    """Each tensor's shape and dtype (``F32``, ``I64``...) from a safetensors file's header; a
-    one-line :class:`RuraError` when it is not a complete safetensors file (no data is read)."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="numpy") as handle:
-            header = {}
-            for name in handle.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
-                tensor = handle.get_slice(name)
-                header[name] = (tuple(int(n) for n in tensor.get_shape()), tensor.get_dtype())
-            return header
-    except FileNotFoundError:
-        raise RuraError(f"{path}: missing; {fix}") from None
-    except Exception as error:  # safetensors raises its own error type for a bad header
-        raise RuraError(
-            f"{path}: not a readable safetensors file ({_one_line(error)}); {fix}"
-        ) from None
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())[:200]
-
-
-def _kind(value: Any) -> str:
-    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number"
-    )
-
-
-def _shown(value: Any) -> str:
-    text = " ".join(repr(value).split())
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass(frozen=True)
@@ -381,7 +305,7 @@ def load_bundle(path: str | Path) -> PipelineBundle:
     if not isinstance(form, str) or not form.startswith("rura-pipeline-model/"):
         raise RuraError(
             f"{config_path}: not a rura pipeline model (field 'format' is "
-            f"{_shown(form) if 'format' in raw else 'missing'}, "
+            f"{shown(form) if 'format' in raw else 'missing'}, "
             f"expected {FORMAT!r}); {HINT}"
         )
     if form != FORMAT:
@@ -462,7 +386,7 @@ def _check_segmenter_copy(bundle: PipelineBundle) -> None:
     raw = read_json_object(config_path, DAMAGED)
     if raw.get("format") != SEGMENTER_FORMAT:
         raise RuraError(
-            f"{config_path}: field 'format' is {_shown(raw.get('format'))}, expected "
+            f"{config_path}: field 'format' is {shown(raw.get('format'))}, expected "
             f"{SEGMENTER_FORMAT!r}; {DAMAGED}"
         )
     segmenter = validated(SegmenterSettings, raw, config_path, DAMAGED)

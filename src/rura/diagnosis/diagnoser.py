@@ -17,14 +17,6 @@ from typing import Any
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from rura.diagnosis.bundle import (
-    Name,
-    Number,
-    StrictModel,
-    read_json_object,
-    tensor_header,
-    validated,
-)
 from rura.diagnosis.mapping import (
     LABEL_FREE,
     MAPPINGS,
@@ -34,6 +26,14 @@ from rura.diagnosis.mapping import (
 )
 from rura.errors import RuraError
 from rura.io import atomic_path, write_text
+from rura.validation import (
+    Name,
+    Number,
+    StrictModel,
+    read_json_object,
+    tensor_header,
+    validated,
+)
 
 NORMALISATIONS = ("l2", "standard", "none")
 #: What the decision reads: the cluster distance score, the lesion burden, or both.

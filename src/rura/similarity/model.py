@@ -15,9 +15,9 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from rura.diagnosis.bundle import Name, Number, StrictModel, read_json_object, validated
 from rura.errors import RuraError
 from rura.io import atomic_path, write_text
+from rura.validation import Name, Number, StrictModel, read_json_object, validated
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "model.json"
