@@ -69,3 +69,47 @@ def replace_folder(staging: str | Path, out: str | Path) -> None:
             old.rename(out)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` reports a full disk or quota (an ``OSError``, or safetensors' text)."""
+    import errno
+
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    text = str(error)
+    return "No space left on device" in text or "Disk quota exceeded" in text
+
+
+def disk_full_error(path: str | Path, needed: int | None = None) -> Exception:
+    """The one-line :class:`~rura.errors.RuraError` for a write to ``path`` on a full disk."""
+    from rura.errors import RuraError
+
+    size = f" (needs {_megabytes(needed)})" if needed else ""
+    return RuraError(f"{path}: no space left on the disk{size}; free space or choose another --out")
+
+
+@contextmanager
+def raise_if_disk_full(path: str | Path, needed: int | None = None) -> Iterator[None]:
+    """Turn a full disk met in the block into :func:`disk_full_error` for ``path``."""
+    try:
+        yield
+    except Exception as error:
+        if not is_disk_full(error):
+            raise
+        raise disk_full_error(path, needed) from None
+
+
+def remove_stale_temporaries(folder: str | Path) -> None:
+    """Delete what :func:`atomic_path` left in ``folder`` when its process was killed mid-write.
+
+    Call it only while holding the folder's lock (:func:`rura.locks.folder_lock`)."""
+    folder = Path(folder)
+    if folder.is_dir():
+        for path in folder.glob(".*.tmp"):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{max(size / 1e6, 0.1):.1f} MB"

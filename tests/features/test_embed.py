@@ -157,3 +157,106 @@ def test_rewritten_masks_under_the_same_names_are_embedded_again(tmp_path):
     assert second.hash != first.hash
     after = second.lesion_burden()["ma"].to_numpy()
     assert (after > before).all() and np.allclose(after, after[0])  # read from the new masks
+
+
+def test_a_failed_embed_leaves_no_features_file_and_a_rerun_completes(tmp_path):
+    manifest = make_images(tmp_path / "data")
+    image = tmp_path / "data" / "img" / "3.png"
+    good = image.read_bytes()
+    image.write_text("not an image")
+    with pytest.raises(RuraError, match=r"3\.png: not an image"):
+        embed(manifest, tmp_path / "f", **SETTINGS)
+    assert not (tmp_path / "f" / store_module.FEATURES).exists()  # nothing that looks finished
+    with pytest.raises(RuraError, match="stopped at 2/5"):
+        FeatureStore.open(tmp_path / "f")
+    image.write_bytes(good)
+    store = embed(manifest, tmp_path / "f", **SETTINGS)
+    assert np.isfinite(store.features).all()
+    assert not (tmp_path / "f" / store_module.PARTIAL).exists()
+
+
+def test_progress_is_written_after_the_rows_it_counts_are_flushed(tmp_path, monkeypatch):
+    manifest = make_images(tmp_path / "data")
+    events = []
+    flush, mark_done = np.memmap.flush, store_module.FeatureStore.mark_done
+    monkeypatch.setattr(np.memmap, "flush", lambda self: (events.append("flush"), flush(self)))
+    monkeypatch.setattr(
+        store_module.FeatureStore,
+        "mark_done",
+        lambda self, done: (events.append(done), mark_done(self, done)),
+    )
+    embed(manifest, tmp_path / "f", **SETTINGS)
+    marks = [i for i, event in enumerate(events) if event != "flush"]
+    assert [events[i] for i in marks] == [2, 4, 5]
+    assert all(events[i - 1] == "flush" for i in marks)
+
+
+def test_a_resumed_embed_lists_each_skipped_image_once(tmp_path, monkeypatch):
+    """Killed after a batch's skips were written but before its progress: the batch is embedded
+    again and its skips must not be listed twice."""
+    manifest = make_images(tmp_path / "data")
+    (tmp_path / "data" / "img" / "2.png").write_text("not an image")
+    original = store_module.FeatureStore.mark_done
+
+    def killed(self, done):
+        if done == 4:
+            raise KeyboardInterrupt
+        original(self, done)
+
+    monkeypatch.setattr(store_module.FeatureStore, "mark_done", killed)
+    with pytest.raises(KeyboardInterrupt):
+        embed(manifest, tmp_path / "f", on_error="skip", **SETTINGS)
+    assert [s["id"] for s in FeatureStore(tmp_path / "f", {}).skipped] == ["im2"]
+    monkeypatch.setattr(store_module.FeatureStore, "mark_done", original)
+    store = embed(manifest, tmp_path / "f", on_error="skip", **SETTINGS)
+    assert [s["id"] for s in store.skipped] == ["im2"]
+    assert store.valid.tolist() == [True, True, False, True, True]
+
+
+def test_a_full_disk_is_a_one_line_error_before_any_memory_map(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    manifest = make_images(tmp_path / "data")
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("mapped before reserving"))
+    with pytest.raises(RuraError) as error:
+        embed(manifest, tmp_path / "f", **SETTINGS)
+    message = str(error.value)
+    assert "\n" not in message and "no space left on the disk" in message
+    assert "features.npy.partial" in message and "MB" in message and "another --out" in message
+
+
+@pytest.mark.parametrize("fallocate", ["unsupported", "missing"])
+def test_space_is_reserved_without_posix_fallocate(tmp_path, monkeypatch, fallocate):
+    import errno
+    import os
+
+    def unsupported(fd, offset, length):
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    if fallocate == "missing":
+        monkeypatch.delattr(os, "posix_fallocate", raising=False)
+    else:
+        monkeypatch.setattr(os, "posix_fallocate", unsupported, raising=False)
+    path = tmp_path / "m.npy"
+    store_module.create_matrix(path, 300, 1000)
+    matrix = np.load(path, mmap_mode="r")
+    assert matrix.shape == (300, 1000) and matrix.dtype == np.float32
+    assert os.stat(path).st_blocks * 512 >= 300 * 1000 * 4  # allocated, not a sparse hole
+
+
+def test_a_second_writer_is_refused_at_once(tmp_path, monkeypatch):
+    from rura.locks import FolderLockedError
+    from tests.reliability.test_checkpoints import held_lock
+
+    manifest = make_images(tmp_path / "data")
+    monkeypatch.setattr("rura.api.create_backbone", lambda *a, **k: pytest.fail("built a model"))
+    out = tmp_path / "f"
+    with held_lock(out, "embed") as pid, pytest.raises(FolderLockedError, match=f"pid {pid}"):
+        embed(manifest, out, **SETTINGS)
+    assert not out.exists()

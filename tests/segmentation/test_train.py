@@ -7,7 +7,7 @@ import torch
 from rura.errors import RuraError
 from rura.segmentation import load_segmenter, train_segmenter
 from rura.segmentation.data import LesionPatches, split_manifest
-from rura.segmentation.store import CHECKPOINT, CONFIG, WEIGHTS
+from rura.segmentation.store import CONFIG, LAST_STATE, WEIGHTS, checkpoint_path
 
 from .conftest import LESIONS, tiny_settings
 
@@ -23,13 +23,7 @@ def test_two_epochs_lower_the_loss_and_save_safetensors_and_json(tiny_model):
     assert config["training"]["loss"] == "focal+dice"
     assert config["best_epoch"] in (1, 2)
     files = {p.name for p in out.rglob("*") if p.is_file()}
-    assert files == {
-        WEIGHTS,
-        CONFIG,
-        "last.safetensors",
-        "optimizer.safetensors",
-        "state.json",
-    }  # no pickle anywhere
+    assert files == {WEIGHTS, CONFIG, LAST_STATE}  # no pickle anywhere
     json.loads((out / CONFIG).read_text())
 
 
@@ -57,7 +51,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tiny_synth, tiny_mod
     for a, b in zip(resumed["history"], full["history"], strict=True):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
         assert a["score"] == pytest.approx(b["score"], abs=1e-4)
-    assert (out / CHECKPOINT / "state.json").is_file()
+    assert checkpoint_path(out).is_file()
 
 
 def test_resume_refuses_changed_settings_and_missing_checkpoints(tiny_synth, tiny_model, tmp_path):
@@ -161,3 +155,58 @@ def test_training_on_two_real_photos_records_the_recipe_and_attribution(idrid_20
     assert "CC BY 4.0" in credits and "Porwal" in credits
     model, _ = load_segmenter(tmp_path / "model")
     assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 4, 64, 64)  # 3 lesions + the disc
+
+
+def test_a_second_writer_is_refused_at_once(tiny_synth, tmp_path, monkeypatch):
+    from rura.locks import FolderLockedError
+    from tests.reliability.test_checkpoints import held_lock
+
+    monkeypatch.setattr("rura.api.create_segmenter", lambda *a, **k: pytest.fail("built a model"))
+    out = tmp_path / "model"
+    with (
+        held_lock(out, "segment train") as pid,
+        pytest.raises(FolderLockedError, match=f"pid {pid}.*segment train"),
+    ):
+        train_segmenter(tiny_synth, out, tiny_settings(), progress=False)
+    assert not out.exists()
+
+
+def test_settings_are_checked_before_the_folder_is_made(tiny_synth, tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise RuraError("could not fetch ImageNet weights")
+
+    monkeypatch.setattr("rura.api.create_segmenter", offline)
+    with pytest.raises(RuraError, match="could not fetch"):
+        train_segmenter(tiny_synth, tmp_path / "m", tiny_settings(), progress=False)
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_full_disk_while_checkpointing_is_a_one_line_error(tiny_synth, tmp_path, monkeypatch):
+    from safetensors import SafetensorError
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: No space left on device (os error 28)")
+
+    monkeypatch.setattr("safetensors.torch.save_file", full)
+    with pytest.raises(RuraError) as error:
+        train_segmenter(tiny_synth, tmp_path / "m", tiny_settings(epochs=1), progress=False)
+    message = str(error.value)
+    assert "\n" not in message and "state.safetensors: no space left on the disk" in message
+    assert "choose another --out" in message
+
+
+def test_resume_rewrites_the_best_model_from_the_checkpoint(tiny_synth, tiny_model, tmp_path):
+    """The model files come from the checkpoint: lost or stale ones are rewritten on resume."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    source, full = tiny_model
+    out = tmp_path / "model"
+    shutil.copytree(source, out)
+    (out / WEIGHTS).unlink()
+    (out / CONFIG).write_text("{}")
+    config = train_segmenter(tiny_synth, out, tiny_settings(), resume=True, progress=False)
+    assert config == full
+    want, got = load_file(str(source / WEIGHTS)), load_file(str(out / WEIGHTS))
+    assert all(torch.equal(want[k], got[k]) for k in want) and want.keys() == got.keys()

@@ -37,6 +37,20 @@ TUNED = dict(
     epochs=2,
 )
 
+#: The smallest run: timm's test ResNet at 16 px, random init.
+TINY = dict(
+    backbone="timm/test_resnet",
+    weights="none",
+    exclude=["crimson"],
+    size=16,
+    batch_size=8,
+    pairs_per_epoch=16,
+    val_pairs=8,
+    embedding_dim=8,
+    eval_images=8,
+    epochs=1,
+)
+
 
 def _tensors(folder):
     return load_file(str(folder / "model.safetensors"))
@@ -128,3 +142,41 @@ def test_bad_settings(toy, tmp_path):
     with pytest.raises(RuraError, match="nothing for the contrastive loss"):
         train_similarity(manifest, tmp_path / "x", TrainSettings(loss="both", **bad))
     assert np.isfinite(1.0)
+
+
+def test_a_second_writer_is_refused_at_once(toy, tmp_path, monkeypatch):
+    from rura.locks import FolderLockedError
+    from rura.similarity import train as train_module
+    from tests.reliability.test_checkpoints import held_lock
+
+    monkeypatch.setattr(train_module, "build_model", lambda *a, **k: pytest.fail("built a model"))
+    manifest = Manifest.read_csv(toy / "manifest.csv")
+    out = tmp_path / "m"
+    with (
+        held_lock(out, "similarity train") as pid,
+        pytest.raises(FolderLockedError, match=f"pid {pid}.*similarity train"),
+    ):
+        train_similarity(manifest, out, TrainSettings(**TUNED), progress=False)
+    assert not out.exists()
+
+
+def test_the_checkpoint_is_one_file_and_a_full_disk_a_one_line_error(toy, tmp_path, monkeypatch):
+    import errno
+
+    manifest = Manifest.read_csv(toy / "manifest.csv")
+    settings = TrainSettings(**TINY)
+    train_similarity(manifest, tmp_path / "m", settings, progress=False)
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "checkpoint.safetensors",
+        "model.json",
+        "model.safetensors",
+    ]
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("safetensors.torch.save_file", full)
+    with pytest.raises(RuraError) as error:
+        train_similarity(manifest, tmp_path / "n", settings, progress=False)
+    message = str(error.value)
+    assert "\n" not in message and "checkpoint.safetensors: no space left on the disk" in message

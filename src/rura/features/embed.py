@@ -19,13 +19,16 @@ from rura.features.store import (
     CONFIG,
     FEATURES,
     MANIFEST,
+    PARTIAL,
     PROGRESS,
     SKIPPED,
     FeatureStore,
     config_hash,
+    create_matrix,
     manifest_digest,
+    reserve,
 )
-from rura.io import atomic_path, write_text
+from rura.io import atomic_path, raise_if_disk_full, remove_stale_temporaries, write_text
 from rura.progress import progress_bar
 
 FEATURE_FORMAT_VERSION = 1
@@ -69,6 +72,7 @@ def embed(
     from rura.api import create_backbone
     from rura.data.normalize import normalize_name
     from rura.features.loader import FocusedImages, collate
+    from rura.locks import folder_lock
 
     out = Path(out)
     lesions = tuple(lesions)
@@ -88,73 +92,84 @@ def embed(
         "normalize": normalize_name(normalize),
     }
     digest = config_hash(config)
-    previous = _existing(out)
-    if previous is not None and previous.hash == digest and previous.complete:
-        return previous
-    resume = previous is not None and previous.hash == digest
-    torch.manual_seed(seed)
-    model = create_backbone(backbone, weights=weights)
-    size = image_size or int(model.preprocessing.input_size[-1])
-    device = resolve_device(device)
-    model = model.to(device).eval().to(memory_format=torch.channels_last)
-    start = previous.done if resume and previous is not None else 0
-    dim = model.num_features * (len(TWO_STREAMS) if focus == "two-stream" else 1)
-    if not resume:
-        _start_fresh(out, manifest, config, digest, dim)
-    store = FeatureStore(out, {**config, "hash": digest, "n": len(manifest), "dim": dim})
-    dataset = FocusedImages(
-        manifest,
-        size=size,
-        mean=model.preprocessing.mean,
-        std=model.preprocessing.std,
-        focus=focus,
-        lesions=lesions,
-        min_lesion_pixels=min_lesion_pixels,
-        normalize=config["normalize"],
-        start=start,
-    )
-    workers = min(4, os.cpu_count() or 1) if workers is None else workers
-    loader = torch.utils.data.DataLoader(
-        dataset,
-        batch_size=batch_size,
-        num_workers=workers,
-        collate_fn=collate,
-        pin_memory=device == "cuda",
-        persistent_workers=False,
-    )
-    features = np.load(out / FEATURES, mmap_mode="r+")
-    skipped = store.skipped if resume else []
-    burden_rows = _read_burden(out) if resume else []
-    with progress_bar(progress, len(manifest), start, f"embedding with {backbone}") as advance:
-        for batch in loader:
-            pixels = batch["pixels"].to(device, non_blocking=True)
-            images = len(pixels)
-            pixels = pixels.flatten(0, -4)  # two-stream: (B, 2, 3, S, S) to (2B, 3, S, S)
-            pixels = pixels.contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode(), autocast(device):
-                output = model(pixels).float().cpu().numpy().reshape(images, -1)
-            for row, (index, error) in enumerate(zip(batch["index"], batch["error"], strict=True)):
-                if error:
-                    if on_error == "raise":
-                        raise RuraError(error)
-                    output[row] = np.nan
-                    skipped.append({"id": manifest.table["id"].iat[index], "problem": error})
-            first, last = batch["index"][0], batch["index"][-1] + 1
-            features[first:last] = output
-            burden_rows += [
-                {"id": manifest.table["id"].iat[i], **b}
-                for i, b in zip(batch["index"], batch["burden"], strict=True)
-                if b
-            ]
-            features.flush()
-            if skipped:
-                write_text(out / SKIPPED, json.dumps(skipped, indent=1))
-            if burden_rows:
-                _write_burden(out, burden_rows)
-            store.mark_done(last)
-            advance(last - first)
-    del features
-    return FeatureStore.open(out)
+    with folder_lock(out, "embed"), raise_if_disk_full(out):
+        previous = _existing(out)
+        if previous is not None and previous.hash == digest and previous.complete:
+            return previous
+        resume = previous is not None and previous.hash == digest and (out / PARTIAL).is_file()
+        torch.manual_seed(seed)
+        model = create_backbone(backbone, weights=weights)
+        size = image_size or int(model.preprocessing.input_size[-1])
+        device = resolve_device(device)
+        model = model.to(device).eval().to(memory_format=torch.channels_last)
+        start = previous.done if resume and previous is not None else 0
+        dim = model.num_features * (len(TWO_STREAMS) if focus == "two-stream" else 1)
+        if not resume:
+            _start_fresh(out, manifest, config, digest, dim)
+        remove_stale_temporaries(out)
+        store = FeatureStore(out, {**config, "hash": digest, "n": len(manifest), "dim": dim})
+        dataset = FocusedImages(
+            manifest,
+            size=size,
+            mean=model.preprocessing.mean,
+            std=model.preprocessing.std,
+            focus=focus,
+            lesions=lesions,
+            min_lesion_pixels=min_lesion_pixels,
+            normalize=config["normalize"],
+            start=start,
+        )
+        workers = min(4, os.cpu_count() or 1) if workers is None else workers
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=batch_size,
+            num_workers=workers,
+            collate_fn=collate,
+            pin_memory=device == "cuda",
+            persistent_workers=False,
+        )
+        # Rows past ``start`` may have been written before a kill: their skips and burdens are
+        # dropped, as the rows are embedded again.
+        embedded = {str(i) for i in manifest.table["id"].iloc[:start]}
+        skipped = [s for s in store.skipped if str(s["id"]) in embedded] if resume else []
+        burden_rows = [r for r in _read_burden(out) if str(r["id"]) in embedded] if resume else []
+        with open(out / PARTIAL, "r+b") as handle:  # space reserved before it is mapped
+            reserve(handle, 0, (out / PARTIAL).stat().st_size, fill=False)
+        features = np.load(out / PARTIAL, mmap_mode="r+")
+        with progress_bar(progress, len(manifest), start, f"embedding with {backbone}") as advance:
+            for batch in loader:
+                pixels = batch["pixels"].to(device, non_blocking=True)
+                images = len(pixels)
+                pixels = pixels.flatten(0, -4)  # two-stream: (B, 2, 3, S, S) to (2B, 3, S, S)
+                pixels = pixels.contiguous(memory_format=torch.channels_last)
+                with torch.inference_mode(), autocast(device):
+                    output = model(pixels).float().cpu().numpy().reshape(images, -1)
+                for row, (index, error) in enumerate(
+                    zip(batch["index"], batch["error"], strict=True)
+                ):
+                    if error:
+                        if on_error == "raise":
+                            raise RuraError(error)
+                        output[row] = np.nan
+                        skipped.append({"id": manifest.table["id"].iat[index], "problem": error})
+                first, last = batch["index"][0], batch["index"][-1] + 1
+                features[first:last] = output
+                burden_rows += [
+                    {"id": manifest.table["id"].iat[i], **b}
+                    for i, b in zip(batch["index"], batch["burden"], strict=True)
+                    if b
+                ]
+                features.flush()  # the rows on disk before the progress that counts them
+                if skipped:
+                    write_text(out / SKIPPED, json.dumps(skipped, indent=1))
+                if burden_rows:
+                    _write_burden(out, burden_rows)
+                store.mark_done(last)
+                advance(last - first)
+        features.flush()
+        del features
+        os.replace(out / PARTIAL, out / FEATURES)  # complete: the matrix under its final name
+        return FeatureStore.open(out)
 
 
 def _check_arguments(
@@ -178,33 +193,38 @@ def _check_arguments(
 def _existing(out: Path) -> FeatureStore | None:
     try:
         config = json.loads((out / CONFIG).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
         return None
-    if not (out / FEATURES).exists() or "hash" not in config:
+    if not isinstance(config, dict) or "hash" not in config:
+        return None
+    if not (out / FEATURES).is_file() and not (out / PARTIAL).is_file():
         return None
     return FeatureStore(out, config)
 
 
 def _start_fresh(out: Path, manifest: Manifest, config: dict, digest: str, dim: int) -> None:
-    if out.exists() and any(out.iterdir()) and not (out / CONFIG).exists():
+    if out.exists() and not out.is_dir():
+        raise RuraError(f"{out}: exists and is not a folder; choose another --out")
+    ours = {FEATURES, PARTIAL, PROGRESS, SKIPPED, BURDEN, MANIFEST, CONFIG}
+    foreign = out.is_dir() and any(p.name not in ours and not _temporary(p) for p in out.iterdir())
+    if foreign and not (out / CONFIG).exists():
         raise RuraError(f"{out}: exists and is not a feature directory; choose another --out")
-    for name in (FEATURES, PROGRESS, SKIPPED, BURDEN, MANIFEST, CONFIG):
+    for name in (CONFIG, FEATURES, PARTIAL, PROGRESS, SKIPPED, BURDEN, MANIFEST):
         path = out / name
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / FEATURES) as temporary:
-        matrix = np.lib.format.open_memmap(
-            temporary, mode="w+", dtype=np.float32, shape=(len(manifest), dim)
-        )
-        matrix[:] = np.nan
-        matrix.flush()
-        del matrix
+    create_matrix(out / PARTIAL, len(manifest), dim)
     manifest.to_csv(out / MANIFEST)
     full = {**config, "hash": digest, "n": len(manifest), "dim": dim}
     write_text(out / CONFIG, json.dumps(full, indent=2))
+
+
+def _temporary(path: Path) -> bool:
+    """A file an atomic write left behind when its process was killed."""
+    return path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file()
 
 
 def _read_burden(out: Path) -> list[dict[str, Any]]:

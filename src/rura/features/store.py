@@ -1,20 +1,28 @@
-"""A directory of features: a memory-mapped matrix, its manifest, its config hash and progress."""
+"""A directory of features: a memory-mapped matrix, its manifest, its config hash and progress.
+
+While ``embed`` runs, the matrix is ``features.npy.partial`` and ``progress.json`` counts the rows
+already on disk; the finished matrix is renamed to ``features.npy``, so a directory holding
+``features.npy`` is complete and one that failed or was stopped never looks complete.
+"""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from rura.data.manifest import Manifest
 from rura.errors import RuraError
-from rura.io import write_text
+from rura.io import atomic_open, disk_full_error, is_disk_full, write_text
 
 FEATURES = "features.npy"
+PARTIAL = "features.npy.partial"
 CONFIG = "config.json"
 PROGRESS = "progress.json"
 MANIFEST = "manifest.csv"
@@ -81,7 +89,7 @@ class FeatureStore:
 
     @property
     def complete(self) -> bool:
-        return self.done >= self.size
+        return (self.directory / FEATURES).is_file() and self.done >= self.size
 
     @property
     def features(self) -> np.ndarray:
@@ -115,4 +123,50 @@ class FeatureStore:
         return pd.read_csv(path) if path.exists() else None
 
     def mark_done(self, done: int) -> None:
+        """Record that the first ``done`` rows are on disk (call it after flushing them)."""
         write_text(self.directory / PROGRESS, json.dumps({"done": done}))
+
+
+def create_matrix(path: Path, rows: int, columns: int) -> None:
+    """Write an empty (rows, columns) float32 ``.npy`` file with its disk space reserved.
+
+    Writing through a memory map to space the disk does not have kills the process with SIGBUS;
+    reserved first, a full disk is a one-line error instead."""
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+        "fortran_order": False,
+        "shape": (rows, columns),
+    }
+    size = rows * columns * 4
+    try:
+        with atomic_open(path, "wb") as handle:
+            np.lib.format.write_array_header_1_0(handle, header)
+            handle.flush()
+            reserve(handle, handle.tell(), size)
+    except OSError as error:
+        if is_disk_full(error):
+            raise disk_full_error(path, size) from None
+        raise
+
+
+def reserve(handle: IO[bytes], offset: int, length: int, *, fill: bool = True) -> None:
+    """Allocate ``length`` bytes of ``handle``'s file from ``offset`` (``posix_fallocate``, or
+    zeros written in chunks where the system or file system has none, if ``fill``)."""
+    if length <= 0:
+        return
+    if hasattr(os, "posix_fallocate"):
+        try:
+            os.posix_fallocate(handle.fileno(), offset, length)
+            return
+        except OSError as error:
+            if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+    if not fill:
+        return
+    handle.seek(offset)
+    chunk = bytes(1 << 20)
+    left = length
+    while left:
+        written = handle.write(memoryview(chunk)[: min(left, len(chunk))])
+        left -= written
+    handle.flush()

@@ -2,8 +2,9 @@
 
 ``config.json`` holds what rebuilds and uses the model (architecture, encoder, lesions,
 preprocessing: size, mean, std), the training settings and the per-epoch history. No pickle is
-ever written or read. ``checkpoint/`` holds the last epoch's weights and optimizer state for
-``--resume``.
+ever written or read. ``checkpoint/state.safetensors`` is the one file ``--resume`` reads: the last
+epoch's weights, the best epoch's weights, the optimizer tensors and the JSON state, replaced in a
+single rename, so a kill at any instant leaves the previous checkpoint or the new one whole.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from rura.errors import RuraError
-from rura.io import atomic_path, write_text
+from rura.io import atomic_path, raise_if_disk_full, write_text
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint"
-LAST_WEIGHTS = "last.safetensors"
-LAST_OPTIMIZER = "optimizer.safetensors"
-LAST_STATE = "state.json"
+#: The checkpoint file in ``CHECKPOINT``: all that ``--resume`` needs, in one atomic unit.
+LAST_STATE = "state.safetensors"
 FORMAT = "rura-segmenter/1"
+CHECKPOINT_FORMAT = "rura-segmenter-checkpoint/2"
 
 
 def read_config(model_dir: str | Path) -> dict[str, Any]:
@@ -84,51 +85,122 @@ def load_segmenter(model_dir: str | Path) -> tuple[Any, dict[str, Any]]:
 
 def save_weights(model: Any, path: Path) -> None:
     """Write ``model``'s state dict to ``path`` (safetensors), atomically."""
+    save_state(model.state_dict(), path)
+
+
+def copy_state(model: Any) -> dict[str, Any]:
+    """A CPU copy of ``model``'s state dict that later training steps leave alone."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def save_state(state: dict[str, Any], path: Path) -> None:
+    """Write a state dict to ``path`` (safetensors), atomically."""
     from safetensors.torch import save_file
 
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path) as temporary:
-        save_file(state, str(temporary))
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    with raise_if_disk_full(path), atomic_path(path) as temporary:
+        save_file(tensors, str(temporary))
 
 
 def save_config(model_dir: Path, config: dict[str, Any]) -> None:
     """Write ``config.json`` atomically."""
-    write_text(model_dir / CONFIG, json.dumps({"format": FORMAT, **config}, indent=2))
+    path = model_dir / CONFIG
+    with raise_if_disk_full(path):
+        write_text(path, json.dumps({"format": FORMAT, **config}, indent=2))
 
 
-def save_checkpoint(model_dir: Path, model: Any, optimizer: Any, state: dict[str, Any]) -> None:
-    """The last epoch's weights, optimizer tensors and JSON state, for ``--resume``."""
+def checkpoint_path(model_dir: str | Path) -> Path:
+    """Where ``model_dir``'s checkpoint file is."""
+    return Path(model_dir) / CHECKPOINT / LAST_STATE
+
+
+def has_checkpoint(model_dir: str | Path) -> bool:
+    """Whether ``model_dir`` holds a checkpoint to ``--resume`` from."""
+    return checkpoint_path(model_dir).is_file()
+
+
+def save_checkpoint(
+    model_dir: Path,
+    model: Any,
+    optimizer: Any,
+    best: dict[str, Any] | None,
+    state: dict[str, Any],
+) -> None:
+    """Write the checkpoint: ``model`` and the ``best`` weights (a state dict), ``optimizer``'s
+    tensors and the JSON ``state``, as one file replaced in a single rename."""
     from safetensors.torch import save_file
 
-    folder = model_dir / CHECKPOINT
-    folder.mkdir(parents=True, exist_ok=True)
-    save_weights(model, folder / LAST_WEIGHTS)
-    tensors, groups = _flatten_optimizer(optimizer.state_dict())
-    with atomic_path(folder / LAST_OPTIMIZER) as temporary:
-        save_file(tensors, str(temporary))
-    # state.json last: its presence marks a complete checkpoint.
-    write_text(folder / LAST_STATE, json.dumps({**state, "param_groups": groups}, indent=2))
+    tensors = {f"last.{k}": _tensor(v) for k, v in model.state_dict().items()}
+    tensors |= {f"best.{k}": _tensor(v) for k, v in (best or {}).items()}
+    optimizer_tensors, groups = _flatten_optimizer(optimizer.state_dict())
+    tensors |= {f"optim.{k}": v for k, v in optimizer_tensors.items()}
+    metadata = {
+        "format": CHECKPOINT_FORMAT,
+        "state": json.dumps({**state, "param_groups": groups}),
+    }
+    path = checkpoint_path(model_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with raise_if_disk_full(path), atomic_path(path) as temporary:
+        save_file(tensors, str(temporary), metadata=metadata)
 
 
-def load_checkpoint(model_dir: Path, model: Any, optimizer: Any) -> dict[str, Any]:
-    """Restore the last checkpoint into ``model`` and ``optimizer``; returns its JSON state."""
-    from safetensors.torch import load_file
+def read_checkpoint(model_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The checkpoint's JSON state and its tensors; a one-line error if there is none."""
+    from safetensors import safe_open
 
-    folder = model_dir / CHECKPOINT
+    path = checkpoint_path(model_dir)
+    if not path.is_file():
+        older = (path.parent / "state.json").is_file()
+        problem = (
+            "its checkpoint is from an older rura" if older else "no checkpoint to resume from"
+        )
+        raise RuraError(f"{model_dir}: {problem}; run without --resume")
     try:
-        state = json.loads((folder / LAST_STATE).read_text())
-        model.load_state_dict(load_file(str(folder / LAST_WEIGHTS)))
-        tensors = load_file(str(folder / LAST_OPTIMIZER))
-    except FileNotFoundError:
-        raise RuraError(
-            f"{model_dir}: no checkpoint to resume from; run without --resume"
-        ) from None
-    except (json.JSONDecodeError, RuntimeError) as error:
-        raise RuraError(
-            f"{folder}: unreadable checkpoint ({error}); run without --resume"
-        ) from None
-    optimizer.load_state_dict(_unflatten_optimizer(tensors, state.pop("param_groups")))
-    return state
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+        if metadata.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"format {metadata.get('format')!r}, not {CHECKPOINT_FORMAT}")
+        state = json.loads(metadata["state"])
+    except Exception as error:
+        raise _unreadable(path, error) from None
+    return state, tensors
+
+
+def restore_checkpoint(
+    model_dir: Path, state: dict[str, Any], tensors: dict[str, Any], model: Any, optimizer: Any
+) -> dict[str, Any] | None:
+    """Load a read checkpoint into ``model`` and ``optimizer``; returns the best epoch's weights
+    (None if no epoch improved)."""
+    try:
+        model.load_state_dict(_part(tensors, "last."))
+        groups = state["param_groups"]
+        optimizer.load_state_dict(_unflatten_optimizer(_part(tensors, "optim."), groups))
+    except Exception as error:
+        raise _unreadable(checkpoint_path(model_dir), error) from None
+    return _part(tensors, "best.") or None
+
+
+def load_checkpoint(
+    model_dir: Path, model: Any, optimizer: Any
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Restore the checkpoint into ``model`` and ``optimizer``; returns its JSON state and the
+    best epoch's weights."""
+    state, tensors = read_checkpoint(model_dir)
+    return state, restore_checkpoint(model_dir, state, tensors, model, optimizer)
+
+
+def _unreadable(path: Path, error: Exception) -> RuraError:
+    first = (str(error).splitlines() or [type(error).__name__])[0]
+    return RuraError(f"{path}: unreadable checkpoint ({first}); run without --resume")
+
+
+def _tensor(value: Any) -> Any:
+    return value.detach().cpu().contiguous()
+
+
+def _part(tensors: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -85,6 +85,7 @@ def train_segmenter(
     from rura.api import create_segmenter
     from rura.data.normalize import normalize_name
     from rura.devices import resolve_device
+    from rura.locks import folder_lock
     from rura.segmentation.data import EpochSampler, LesionPatches, WholeImages, split_manifest
     from rura.segmentation.data import check_lesions as _check_lesions
     from rura.segmentation.losses import LOSSES, make_loss
@@ -100,121 +101,139 @@ def train_segmenter(
     train_rows, val_rows = split_manifest(
         manifest, val_fraction=settings.val_fraction, seed=settings.seed
     )
-    _prepare_out(out, resume)
-    device = resolve_device(device)
-    torch.manual_seed(settings.seed)
-    model = create_segmenter(
-        settings.architecture,
-        encoder=settings.encoder,
-        num_classes=len(channels),
-        weights=settings.weights,
-    ).to(device)
-    mean, std = tuple(model.preprocessing.mean), tuple(model.preprocessing.std)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
-    )
-    loss_fn = make_loss(settings.loss, alpha=settings.focal_alpha, gamma=settings.focal_gamma)
-    history: list[dict[str, Any]] = []
-    start, best = 0, {"epoch": None, "score": -1.0}
-    if resume:
-        state = store.load_checkpoint(out, model, optimizer)
-        _check_resumable(out, state["settings"], settings)
-        start, history, best = state["epoch"], state["history"], state["best"]
-    patches = LesionPatches(
-        train_rows,
-        channels,
-        size=settings.size,
-        patch=settings.patch,
-        mean=mean,
-        std=std,
-        seed=settings.seed,
-        lesion_p=settings.lesion_p,
-        patches_per_image=settings.patches_per_image,
-        augment=settings.augment,
-        normalize=settings.normalize,
-        context=len(context),
-    )
-    sampler = EpochSampler(len(patches), settings.seed)
-    workers = min(4, os.cpu_count() or 1) if workers is None else workers
-    loader = torch.utils.data.DataLoader(
-        patches,
-        batch_size=settings.batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        persistent_workers=workers > 0,
-        drop_last=len(patches) > settings.batch_size,
-        pin_memory=device == "cuda",
-    )
-    validation = WholeImages(
-        val_rows, channels, size=settings.size, mean=mean, std=std, normalize=settings.normalize
-    )
-    base = _config(settings, context, mean, std, manifest, len(train_rows), len(val_rows))
-    base["data"]["attribution"] = copy_attribution(manifest, out)
-    steps = len(loader)
-    with _bar(progress, steps * (settings.epochs - start)) as bar:
-        for epoch in range(start, settings.epochs):
-            started = time.perf_counter()
-            sampler.set_epoch(epoch)
-            torch.manual_seed(settings.seed * 100_003 + epoch)
-            lr = _cosine_lr(settings.lr, epoch, settings.epochs)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            model.train()
-            total, count = 0.0, 0
-            for pixels, targets in loader:
-                pixels, targets = pixels.to(device), targets.to(device)
-                optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model(pixels), targets)
-                loss.backward()
-                optimizer.step()
-                total, count = total + float(loss.detach()) * len(pixels), count + len(pixels)
-                bar.advance(
-                    1,
-                    description=f"epoch {epoch + 1}/{settings.epochs}",
-                    loss=f"{total / count:.4f}",
-                    dice=f"{best['score']:.3f}" if best["epoch"] is not None else "-",
-                )
-            val = validate(model, validation, loss_fn, settings, device, context)
-            row = {
-                "epoch": epoch + 1,
-                "lr": lr,
-                "loss": total / max(count, 1),
-                "val_loss": val["loss"],
-                "score": val["score"],
-                "dice": val["dice"],
-                "thresholds": val["thresholds"],
-                "seconds": round(time.perf_counter() - started, 2),
-            }
-            history.append(row)
-            improved = val["score"] > best["score"]
-            if improved:
-                best = {"epoch": epoch + 1, "score": val["score"], "thresholds": val["thresholds"]}
-                store.save_weights(model, out / store.WEIGHTS)
-            config = {
-                **base,
-                "history": history,
-                "best_epoch": best["epoch"],
-                "best_score": best["score"],
-            }
-            if settings.threshold is None:
-                config["thresholds"] = best.get("thresholds") or {}
-            store.save_config(out, config)
-            store.save_checkpoint(
-                out,
-                model,
-                optimizer,
-                {
+    with folder_lock(out, "segment train"):
+        _check_out(out, resume)
+        if resume:
+            state, tensors = store.read_checkpoint(out)
+            _check_resumable(out, state["settings"], settings)
+        device = resolve_device(device)
+        torch.manual_seed(settings.seed)
+        model = create_segmenter(
+            settings.architecture,
+            encoder=settings.encoder,
+            num_classes=len(channels),
+            weights=settings.weights,
+        ).to(device)
+        mean, std = tuple(model.preprocessing.mean), tuple(model.preprocessing.std)
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+        )
+        loss_fn = make_loss(settings.loss, alpha=settings.focal_alpha, gamma=settings.focal_gamma)
+        history: list[dict[str, Any]] = []
+        start, best = 0, {"epoch": None, "score": -1.0}
+        best_weights: dict[str, Any] | None = None
+        if resume:
+            best_weights = store.restore_checkpoint(out, state, tensors, model, optimizer)
+            start, history, best = state["epoch"], state["history"], state["best"]
+        patches = LesionPatches(
+            train_rows,
+            channels,
+            size=settings.size,
+            patch=settings.patch,
+            mean=mean,
+            std=std,
+            seed=settings.seed,
+            lesion_p=settings.lesion_p,
+            patches_per_image=settings.patches_per_image,
+            augment=settings.augment,
+            normalize=settings.normalize,
+            context=len(context),
+        )
+        sampler = EpochSampler(len(patches), settings.seed)
+        workers = min(4, os.cpu_count() or 1) if workers is None else workers
+        loader = torch.utils.data.DataLoader(
+            patches,
+            batch_size=settings.batch_size,
+            sampler=sampler,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            drop_last=len(patches) > settings.batch_size,
+            pin_memory=device == "cuda",
+        )
+        validation = WholeImages(
+            val_rows, channels, size=settings.size, mean=mean, std=std, normalize=settings.normalize
+        )
+        base = _config(settings, context, mean, std, manifest, len(train_rows), len(val_rows))
+        _prepare_out(out, resume)
+        base["data"]["attribution"] = copy_attribution(manifest, out)
+        if resume:  # the checkpoint is the source of the best model: rewrite it from there
+            _publish(out, base, settings, history, best, best_weights)
+        steps = len(loader)
+        with _bar(progress, steps * max(settings.epochs - start, 0)) as bar:
+            for epoch in range(start, settings.epochs):
+                started = time.perf_counter()
+                sampler.set_epoch(epoch)
+                torch.manual_seed(settings.seed * 100_003 + epoch)
+                lr = _cosine_lr(settings.lr, epoch, settings.epochs)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                model.train()
+                total, count = 0.0, 0
+                for pixels, targets in loader:
+                    pixels, targets = pixels.to(device), targets.to(device)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss = loss_fn(model(pixels), targets)
+                    loss.backward()
+                    optimizer.step()
+                    total, count = total + float(loss.detach()) * len(pixels), count + len(pixels)
+                    bar.advance(
+                        1,
+                        description=f"epoch {epoch + 1}/{settings.epochs}",
+                        loss=f"{total / count:.4f}",
+                        dice=f"{best['score']:.3f}" if best["epoch"] is not None else "-",
+                    )
+                val = validate(model, validation, loss_fn, settings, device, context)
+                row = {
+                    "epoch": epoch + 1,
+                    "lr": lr,
+                    "loss": total / max(count, 1),
+                    "val_loss": val["loss"],
+                    "score": val["score"],
+                    "dice": val["dice"],
+                    "thresholds": val["thresholds"],
+                    "seconds": round(time.perf_counter() - started, 2),
+                }
+                history.append(row)
+                improved = val["score"] > best["score"]
+                if improved:
+                    best = {
+                        "epoch": epoch + 1,
+                        "score": val["score"],
+                        "thresholds": val["thresholds"],
+                    }
+                    best_weights = store.copy_state(model)
+                state = {
                     "epoch": epoch + 1,
                     "history": history,
                     "best": best,
                     "settings": base["training"],
-                },
-            )
-            bar.log(
-                f"epoch {epoch + 1}: loss {row['loss']:.4f}, val loss {val['loss']:.4f}, "
-                f"val Dice {val['score']:.4f}" + (" (best)" if improved else "")
-            )
-    return store.read_config(out)
+                }
+                # The checkpoint first, in one rename: the model files below are rewritten from
+                # it on --resume, so a kill anywhere in between changes nothing.
+                store.save_checkpoint(out, model, optimizer, best_weights, state)
+                _publish(out, base, settings, history, best, best_weights if improved else None)
+                bar.log(
+                    f"epoch {epoch + 1}: loss {row['loss']:.4f}, val loss {val['loss']:.4f}, "
+                    f"val Dice {val['score']:.4f}" + (" (best)" if improved else "")
+                )
+        return store.read_config(out)
+
+
+def _publish(
+    out: Path,
+    base: dict[str, Any],
+    settings: TrainSettings,
+    history: list[dict[str, Any]],
+    best: dict[str, Any],
+    weights: dict[str, Any] | None,
+) -> None:
+    """Write the best model: its ``weights`` (when given) and ``config.json``."""
+    if weights is not None:
+        store.save_state(weights, out / store.WEIGHTS)
+    config = {**base, "history": history, "best_epoch": best["epoch"], "best_score": best["score"]}
+    if settings.threshold is None:
+        config["thresholds"] = best.get("thresholds") or {}
+    store.save_config(out, config)
 
 
 def validate(
@@ -283,7 +302,7 @@ def validate(
 def copy_attribution(manifest: Manifest, out: Path) -> str | None:
     """Copy the training data's attribution (e.g. IDRiD's CC BY 4.0 notice) into the model
     folder as ``ATTRIBUTION.md``: a model trained on licensed data ships with its credits."""
-    from rura.io import write_text
+    from rura.io import raise_if_disk_full, write_text
 
     for name in ATTRIBUTION_FILES:
         source = Path(manifest.root) / name
@@ -293,7 +312,8 @@ def copy_attribution(manifest: Manifest, out: Path) -> str | None:
                 f"# Training data of this model\n\nThis model was trained on {manifest.source}; "
                 f"its terms follow ({name}).\n\n"
             )
-            write_text(out / ATTRIBUTION, header + text)
+            with raise_if_disk_full(out / ATTRIBUTION):
+                write_text(out / ATTRIBUTION, header + text)
             return ATTRIBUTION
     (out / ATTRIBUTION).unlink(missing_ok=True)
     return None
@@ -323,18 +343,34 @@ def _check_settings(settings: TrainSettings, losses: tuple[str, ...]) -> None:
         raise RuraError(f"--epochs {settings.epochs}: must be at least 1")
 
 
-def _prepare_out(out: Path, resume: bool) -> None:
+def _check_out(out: Path, resume: bool) -> None:
+    """Refuse an ``out`` that is not a folder, or holds files not ours (nothing is written)."""
     if resume:
         return
     if out.exists() and not out.is_dir():
         raise RuraError(f"{out}: exists and is not a folder; choose another --out")
-    if out.is_dir() and any(out.iterdir()):
-        if not (out / store.CONFIG).is_file():
-            raise RuraError(f"{out}: exists and is not a segmenter folder; choose another --out")
-        for name in (store.WEIGHTS, store.CONFIG):
-            (out / name).unlink(missing_ok=True)
+    ours = {store.WEIGHTS, store.CONFIG, store.CHECKPOINT, ATTRIBUTION}
+    foreign = out.is_dir() and any(p.name not in ours and not _temporary(p) for p in out.iterdir())
+    if foreign and not (out / store.CONFIG).is_file() and not store.has_checkpoint(out):
+        raise RuraError(f"{out}: exists and is not a segmenter folder; choose another --out")
+
+
+def _prepare_out(out: Path, resume: bool) -> None:
+    """Create ``out``, emptied of an earlier model unless resuming, and of killed writes."""
+    from rura.io import remove_stale_temporaries
+
+    remove_stale_temporaries(out)
+    if not resume and out.is_dir():  # the checkpoint first: nothing half-removed to resume
         shutil.rmtree(out / store.CHECKPOINT, ignore_errors=True)
+        for name in (store.CONFIG, store.WEIGHTS):
+            (out / name).unlink(missing_ok=True)
+    remove_stale_temporaries(out / store.CHECKPOINT)
     out.mkdir(parents=True, exist_ok=True)
+
+
+def _temporary(path: Path) -> bool:
+    """A file an atomic write left behind when its process was killed."""
+    return path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file()
 
 
 def _check_resumable(out: Path, saved: dict[str, Any], settings: TrainSettings) -> None:

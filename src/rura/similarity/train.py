@@ -2,6 +2,9 @@
 
 Every epoch draws fresh balanced pairs from ``default_rng([seed, epoch])`` and reseeds torch the
 same way, so a run resumed from its last checkpoint gives the same weights as one never stopped.
+The checkpoint is one file (weights, Adam tensors and the JSON state) replaced in a single rename;
+the model files are written after it and rewritten from it on ``--resume``, so a kill at any
+instant cannot change what the resumed run gives.
 """
 
 # ruff: noqa: TID253 -- torch is the point of this module; imported only inside functions.
@@ -19,7 +22,7 @@ import torch
 from rura.data.manifest import Manifest
 from rura.devices import autocast
 from rura.errors import RuraError
-from rura.io import atomic_path, write_text
+from rura.io import atomic_path, raise_if_disk_full, remove_stale_temporaries
 from rura.similarity.encode import encode, image_dataset, loader
 from rura.similarity.losses import LOSSES, siamese_loss
 from rura.similarity.metrics import pair_metrics
@@ -28,7 +31,9 @@ from rura.similarity.pairs import PairSampler
 from rura.similarity.split import known_split
 
 CHECKPOINT = "checkpoint.safetensors"
-CHECKPOINT_STATE = "checkpoint.json"
+#: Where rura before the one-file checkpoint kept its state (refused on --resume).
+OLD_CHECKPOINT_STATE = "checkpoint.json"
+CHECKPOINT_FORMAT = "rura-siamese-checkpoint/2"
 #: Settings that may change between a run and its ``--resume``.
 RESUMABLE = ("epochs", "device", "workers")
 
@@ -69,48 +74,61 @@ def train_similarity(
 ) -> dict[str, Any]:
     """Train on ``manifest``'s known classes (all but ``settings.exclude``); returns model.json."""
     from rura.devices import resolve_device
+    from rura.locks import folder_lock
 
     out = Path(out)
     _check(settings)
     train_set, val_set = known_split(
         manifest, settings.exclude, seed=settings.seed, val_fraction=settings.val_fraction
     )
-    state = _start(out, settings, resume)
-    device = resolve_device(settings.device)
-    model = build_model(
-        settings.backbone,
-        weights=settings.weights,
-        embedding_dim=settings.embedding_dim,
-        seed=settings.seed,
-    )
-    size = settings.size or int(model.backbone.preprocessing.input_size[-1])
-    if settings.freeze_backbone:
-        model.backbone.requires_grad_(False)
-    model = model.to(device)
-    model.backbone.to(memory_format=torch.channels_last)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=settings.lr)
-    history: list[dict[str, Any]] = []
-    if state is not None:
-        history = _load_checkpoint(out, model, optimizer, state)
-    run = _Run(model, settings, train_set, val_set, size, device, progress)
-    config = _config(manifest, settings, train_set, val_set, size, model, history)
-    for epoch in range(len(history), settings.epochs):
-        _reseed(settings.seed, epoch)
-        loss = run.fit_epoch(optimizer, epoch)
-        train_metrics, val_metrics = run.evaluate()
-        record = {"epoch": epoch + 1, "loss": loss, "train": train_metrics, "val": val_metrics}
-        history.append(record)
+    with folder_lock(out, "similarity train"):
+        state = _start(out, settings, resume)
+        device = resolve_device(settings.device)
+        model = build_model(
+            settings.backbone,
+            weights=settings.weights,
+            embedding_dim=settings.embedding_dim,
+            seed=settings.seed,
+        )
+        size = settings.size or int(model.backbone.preprocessing.input_size[-1])
+        if settings.freeze_backbone:
+            model.backbone.requires_grad_(False)
+        model = model.to(device)
+        model.backbone.to(memory_format=torch.channels_last)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(trainable, lr=settings.lr)
+        history: list[dict[str, Any]] = []
+        if state is not None:
+            history = _load_checkpoint(out, model, optimizer, state)
+        run = _Run(model, settings, train_set, val_set, size, device, progress)
         config = _config(manifest, settings, train_set, val_set, size, model, history)
+        remove_stale_temporaries(out)
+        if state is not None:  # the model files come from the checkpoint: rewrite them
+            _save_model(model, out, config)
+        for epoch in range(len(history), settings.epochs):
+            _reseed(settings.seed, epoch)
+            loss = run.fit_epoch(optimizer, epoch)
+            train_metrics, val_metrics = run.evaluate()
+            record = {"epoch": epoch + 1, "loss": loss, "train": train_metrics, "val": val_metrics}
+            history.append(record)
+            config = _config(manifest, settings, train_set, val_set, size, model, history)
+            _save_checkpoint(out, model, optimizer, settings, history)  # first: the commit
+            _save_model(model, out, config)
+            if on_epoch is not None:
+                on_epoch(record)
+        if not history:
+            raise RuraError(f"{out}: nothing trained; --epochs must be at least 1")
+        return config
+
+
+def has_checkpoint(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a checkpoint to ``--resume`` from."""
+    return (Path(folder) / CHECKPOINT).is_file()
+
+
+def _save_model(model: SiameseNet, out: Path, config: dict[str, Any]) -> None:
+    with raise_if_disk_full(out):
         save_model(model, out, config)
-        _save_checkpoint(out, model, optimizer, settings, history)
-        if on_epoch is not None:
-            on_epoch(record)
-    if not history:
-        raise RuraError(f"{out}: nothing trained; --epochs must be at least 1")
-    if not (out / CONFIG_FILE).exists():
-        save_model(model, out, config)
-    return config
 
 
 class _Run:
@@ -336,22 +354,27 @@ def _fixed(settings: TrainSettings) -> dict[str, Any]:
 
 def _start(out: Path, settings: TrainSettings, resume: bool) -> dict[str, Any] | None:
     """The checkpoint state to resume from, or None for a fresh run (refusing to clobber one)."""
-    state_path = out / CHECKPOINT_STATE
-    if resume and state_path.exists():
-        state = json.loads(state_path.read_text())
-        if state.get("settings") != json.loads(json.dumps(_fixed(settings))):
-            changed = sorted(
-                k
-                for k, v in json.loads(json.dumps(_fixed(settings))).items()
-                if state.get("settings", {}).get(k) != v
-            )
+    path = out / CHECKPOINT
+    if resume and path.exists():
+        state = _read_state(path)
+        fixed = json.loads(json.dumps(_fixed(settings)))
+        if state.get("settings") != fixed:
+            saved = state.get("settings") or {}
+            changed = sorted(k for k, v in fixed.items() if saved.get(k) != v)
             raise RuraError(
                 f"{out}: cannot resume with changed settings ({', '.join(changed)}); "
                 "use the original options or another --out"
             )
         return state
-    if out.exists() and any(out.iterdir()):
-        if (out / CONFIG_FILE).exists() or state_path.exists():
+    if resume and (out / OLD_CHECKPOINT_STATE).exists():
+        raise RuraError(
+            f"{out}: its checkpoint is from an older rura and cannot be resumed; "
+            "train afresh into another --out"
+        )
+    if out.exists() and not out.is_dir():
+        raise RuraError(f"{out}: exists and is not a folder; choose another --out")
+    if out.exists() and any(not _temporary(p) for p in out.iterdir()):
+        if (out / CONFIG_FILE).exists() or path.exists():
             raise RuraError(
                 f"{out}: already holds a similarity model; pass --resume to continue it "
                 "or choose another --out"
@@ -360,41 +383,72 @@ def _start(out: Path, settings: TrainSettings, resume: bool) -> dict[str, Any] |
     return None
 
 
+def _temporary(path: Path) -> bool:
+    """A file an atomic write left behind when its process was killed."""
+    return path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file()
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        if metadata.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"format {metadata.get('format')!r}, not {CHECKPOINT_FORMAT}")
+        return dict(json.loads(metadata["state"]))
+    except Exception as error:
+        raise _unreadable(path, error) from None
+
+
+def _unreadable(path: Path, error: Exception) -> RuraError:
+    first = (str(error).splitlines() or [type(error).__name__])[0]
+    return RuraError(f"{path}: unreadable checkpoint ({first}); train afresh into another --out")
+
+
 def _save_checkpoint(
     out: Path, model: SiameseNet, optimizer: Any, settings: TrainSettings, history: list
 ) -> None:
+    """Weights, Adam tensors and the JSON state as one file, replaced in a single rename."""
     from safetensors.torch import save_file
 
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors = {f"model.{k}": _copy(v) for k, v in model.state_dict().items()}
     optimizer_state = optimizer.state_dict()
     for index, values in optimizer_state["state"].items():
         for key, value in values.items():
             tensor = value if torch.is_tensor(value) else torch.tensor(value)
-            tensors[f"optim.{index}.{key}"] = tensor.detach().cpu().contiguous()
-    with atomic_path(out / CHECKPOINT) as temporary:
-        save_file(tensors, str(temporary))
+            tensors[f"optim.{index}.{key}"] = _copy(tensor)
     state = {
         "settings": _fixed(settings),
         "history": history,
         "param_groups": optimizer_state["param_groups"],
     }
-    write_text(out / CHECKPOINT_STATE, json.dumps(state, indent=1))
+    metadata = {"format": CHECKPOINT_FORMAT, "state": json.dumps(state)}
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / CHECKPOINT
+    with raise_if_disk_full(path), atomic_path(path) as temporary:
+        save_file(tensors, str(temporary), metadata=metadata)
+
+
+def _copy(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().cpu().contiguous()
 
 
 def _load_checkpoint(out: Path, model: SiameseNet, optimizer: Any, state: dict) -> list:
     from safetensors.torch import load_file
 
+    path = out / CHECKPOINT
     try:
-        tensors = load_file(str(out / CHECKPOINT))
+        tensors = load_file(str(path))
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        per_param: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".", 2)
+                per_param.setdefault(int(index), {})[name] = value
+        optimizer.load_state_dict({"state": per_param, "param_groups": state["param_groups"]})
     except Exception as error:
-        raise RuraError(f"{out / CHECKPOINT}: unreadable ({error}); train afresh") from None
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    per_param: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, name = key.split(".", 2)
-            per_param.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": per_param, "param_groups": state["param_groups"]})
+        raise _unreadable(path, error) from None
     return list(state["history"])
 
 
