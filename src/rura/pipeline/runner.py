@@ -470,14 +470,13 @@ class Pipeline:
 
     def _stage_similarity(self, resumable: bool) -> None:
         from rura.similarity.rank import RankSettings, rank_similarity
-        from rura.similarity.train import TrainSettings, train_similarity
+        from rura.similarity.train import TrainSettings, has_checkpoint, train_similarity
 
         config, runtime = self.config, self.config.runtime
         section = config.similarity
         out = self.run_dir / "similarity"
         model_dir = out / "model"
-        checkpoint = model_dir / "checkpoint.json"
-        resume = resumable and checkpoint.is_file()
+        resume = resumable and has_checkpoint(model_dir)
         if not resume:
             shutil.rmtree(out, ignore_errors=True)
         settings = TrainSettings(
@@ -535,7 +534,7 @@ class Pipeline:
             write_text(out / "model.txt", f"{self.segmenter_dir()}\n")
             return
         model_dir = out / "model"
-        resume = resumable and (model_dir / store.CHECKPOINT / store.LAST_STATE).is_file()
+        resume = resumable and store.has_checkpoint(model_dir)
         if not resume:
             shutil.rmtree(out, ignore_errors=True)
         settings = TrainSettings(
