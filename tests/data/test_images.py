@@ -6,12 +6,16 @@ import tifffile
 from PIL import Image
 from skimage import data
 
+from rura.data import ManifestError
 from rura.data.images import (
+    MIN_IMAGE_SIDE,
     ImageLoadError,
+    MaskSizeError,
     field_of_view_box,
     load_image,
     load_images,
     load_mask,
+    read_image_size,
 )
 
 
@@ -127,11 +131,11 @@ def test_sixteen_bit_tiff_is_scaled_by_its_range(tmp_path, retina):
 
 
 def test_sixteen_bit_grayscale_png_is_scaled(tmp_path):
-    gray = np.full((8, 8), 65535, np.uint16)
-    gray[:4] = 0
+    gray = np.full((16, 16), 65535, np.uint16)
+    gray[:8] = 0
     Image.fromarray(gray).save(tmp_path / "g16.png")
     loaded = load_image(tmp_path / "g16.png", crop_fov=False).pixels
-    assert loaded[0, 0].tolist() == [0, 0, 0] and loaded[7, 7].tolist() == [255, 255, 255]
+    assert loaded[0, 0].tolist() == [0, 0, 0] and loaded[15, 15].tolist() == [255, 255, 255]
 
 
 def bad_input(tmp_path, kind, retina_jpeg):
@@ -210,3 +214,76 @@ def test_mask_is_cropped_with_its_images_box(tmp_path, retina):
     assert cropped.shape == loaded.pixels.shape[:2] and cropped.sum() == 1
     y, x = np.argwhere(cropped)[0]
     assert abs(y - cropped.shape[0] / 2) < 15 and abs(x - cropped.shape[1] / 2) < 15
+
+
+@pytest.mark.parametrize(("name", "size"), [("dot.png", (1, 1)), ("strip.jpg", (300, 15))])
+def test_images_below_the_minimum_side_are_refused_with_their_size(tmp_path, name, size):
+    Image.new("RGB", size, (90, 40, 20)).save(tmp_path / name)
+    with pytest.raises(ImageLoadError) as caught:
+        load_image(tmp_path / name, size=64)
+    text = str(caught.value)
+    expected = f"{size[0]}x{size[1]} px is below rura's minimum of {MIN_IMAGE_SIDE} px per side"
+    assert text.startswith(str(tmp_path / name)) and expected in text and "\n" not in text
+
+
+def test_a_tiny_tiff_is_refused_and_the_minimum_itself_loads(tmp_path):
+    tifffile.imwrite(tmp_path / "tiny.tif", np.zeros((4, 40), np.uint8))
+    with pytest.raises(ImageLoadError, match=r"tiny\.tif: 40x4 px is below rura's minimum"):
+        load_image(tmp_path / "tiny.tif")
+    side = MIN_IMAGE_SIDE
+    Image.new("RGB", (side, side), (90, 40, 20)).save(tmp_path / "smallest.png")
+    assert load_image(tmp_path / "smallest.png", size=32).pixels.shape == (32, 32, 3)
+
+
+def test_a_tiny_image_in_a_folder_is_skipped_with_its_reason_or_stops(tmp_path):
+    import rura
+
+    for name, size in (("good.png", (32, 32)), ("dot.png", (1, 1))):
+        (tmp_path / "normal").mkdir(exist_ok=True)
+        Image.new("RGB", size, (90, 40, 20)).save(tmp_path / "normal" / name)
+    manifest = rura.load_dataset("folder", tmp_path)
+    paths = [manifest.image_path(i) for i in range(len(manifest))]
+    loaded, skipped = load_images(paths, size=32, on_error="skip")
+    assert [image is None for image in loaded] == [True, False]  # sorted: dot, good
+    assert skipped[0][0].name == "dot.png" and "1x1 px is below" in skipped[0][1]
+    with pytest.raises(ImageLoadError, match=r"dot\.png: 1x1 px"):
+        load_images(paths, size=32)
+
+
+def test_source_size_is_exact_under_reduced_jpeg_decoding(tmp_path):
+    # 1003x1001 decoded at 1/8 is 126x126: scaling back would say 1003x1003
+    noise = np.random.default_rng(0).integers(0, 255, (1001, 1003, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "odd.jpg")
+    for size in (64, 256, 1000):
+        assert load_image(tmp_path / "odd.jpg", size=size).source_size == (1003, 1001)
+    assert read_image_size(tmp_path / "odd.jpg") == (1003, 1001)
+    image = Image.fromarray(noise)
+    exif = image.getexif()
+    exif[0x0112] = 6  # shown turned by 90 degrees: width and height swap
+    image.save(tmp_path / "turned.jpg", exif=exif)
+    assert load_image(tmp_path / "turned.jpg", size=64).source_size == (1001, 1003)
+    assert read_image_size(tmp_path / "turned.jpg") == (1001, 1003)
+    tifffile.imwrite(tmp_path / "deep.tif", np.zeros((20, 30), np.uint16))
+    assert read_image_size(tmp_path / "deep.tif") == (30, 20)
+
+
+def test_a_mask_of_another_size_is_refused_naming_both_files(tmp_path):
+    Image.new("RGB", (64, 64), (90, 40, 20)).save(tmp_path / "eye.png")
+    Image.new("L", (32, 32), 255).save(tmp_path / "eye_ma.png")  # downsampled: misaligned
+    loaded = load_image(tmp_path / "eye.png", size=32)
+    with pytest.raises(MaskSizeError) as caught:
+        load_mask(
+            tmp_path / "eye_ma.png",
+            loaded.box,
+            32,
+            image_size=loaded.source_size,
+            image_path=tmp_path / "eye.png",
+        )
+    text = str(caught.value)
+    assert f"{tmp_path / 'eye_ma.png'}: the mask is 32x32 px" in text
+    assert f"its image {tmp_path / 'eye.png'} is 64x64 px" in text
+    assert "resize the mask to the image" in text and "\n" not in text
+    assert isinstance(caught.value, ManifestError) and isinstance(caught.value, ImageLoadError)
+    Image.new("L", (64, 64), 255).save(tmp_path / "eye_ma.png")
+    mask = load_mask(tmp_path / "eye_ma.png", loaded.box, 32, image_size=loaded.source_size)
+    assert mask.shape == (32, 32) and mask.all()

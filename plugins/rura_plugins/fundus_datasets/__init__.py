@@ -2,7 +2,9 @@
 ``masks``, images with lesion mask folders in any layout.
 
 Each layout lives in its own module; the shared rules (DR grade labels, column matching, missing
-images) are in ``_common`` and ``_tables``. Nothing heavy is imported until a reader runs.
+images) are in ``_common`` and ``_tables``. Nothing heavy is imported until a reader runs. Every
+reader takes ``allow_outside_root`` (default false): files that symbolic links take outside the
+root are refused unless it is true.
 """
 
 from __future__ import annotations

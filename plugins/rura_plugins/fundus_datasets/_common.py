@@ -7,7 +7,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rura.data.manifest import Manifest, ManifestError
+from rura.data.manifest import (
+    ALLOW_OUTSIDE_ROOT,
+    Manifest,
+    ManifestError,
+    check_file_name,
+    option_flag,
+)
 
 #: The international DR scale (ICDR): grade -> label.
 DR_LABELS: dict[int, str] = {
@@ -122,24 +128,23 @@ def lesion_codes(names: Iterable[str]) -> tuple[dict[str, str], list[str]]:
 
 def as_bool(value: bool | str, option: str) -> bool:
     """A boolean option, also as CLI text: ``true``/``false``, ``yes``/``no``, ``1``/``0``."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "1"):
-        return True
-    if text in ("false", "no", "0", ""):
-        return False
-    raise ManifestError(f"{option} must be true or false, not {value!r}")
+    return option_flag(value, option)
 
 
 def image_files(folder: Path, *, recursive: bool = False) -> list[Path]:
-    """Image (and mask) files in ``folder``, sorted, hidden files (``.DS_Store``) left out."""
+    """Image (and mask) files in ``folder``, sorted, hidden files (``.DS_Store``) left out.
+
+    A file name that is not valid UTF-8 is a ManifestError naming it (rename the file).
+    """
     found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(
+    files = sorted(
         p
         for p in found
         if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
     )
+    for path in files:
+        check_file_name(path.relative_to(folder), folder)
+    return files
 
 
 def check_on_missing(on_missing: str) -> str:
@@ -166,12 +171,21 @@ class Collector:
 
     ``on_missing="error"`` turns every missing image into one error (the first few and the count);
     ``"skip"`` drops those rows. Rows dropped for any reason end up in ``manifest.skipped``.
+    ``allow_outside_root`` (the reader option, as text or bool) lets files resolve outside the
+    root through symbolic links.
     """
 
-    def __init__(self, root: Path, source: str, on_missing: str = "error") -> None:
+    def __init__(
+        self,
+        root: Path,
+        source: str,
+        on_missing: str = "error",
+        allow_outside_root: bool | str = False,
+    ) -> None:
         self.root = Path(root)
         self.source = source
         self.on_missing = check_on_missing(on_missing)
+        self.allow_outside_root = option_flag(allow_outside_root, ALLOW_OUTSIDE_ROOT)
         self.records: list[dict[str, Any]] = []
         self.missing: list[str] = []
         self.skipped: list[tuple[str, str]] = []
@@ -204,6 +218,11 @@ class Collector:
                 f"{self.source}: no usable rows (skipped {len(self.skipped)}); "
                 "check the label file and the image folder"
             )
-        manifest = Manifest.from_records(self.records, self.root, source=self.source)
+        manifest = Manifest.from_records(
+            self.records,
+            self.root,
+            source=self.source,
+            allow_outside_root=self.allow_outside_root,
+        )
         manifest.skipped = self.skipped  # type: ignore[attr-defined]
         return manifest

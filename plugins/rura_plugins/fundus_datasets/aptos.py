@@ -10,7 +10,9 @@ from ._common import Collector, dr_label, parse_grades
 from ._tables import read_table
 
 
-def load_aptos(root: Path, *, on_missing: str = "error") -> Manifest:
+def load_aptos(
+    root: Path, *, on_missing: str = "error", allow_outside_root: bool | str = False
+) -> Manifest:
     """``train.csv`` (``id_code,diagnosis``) and ``train_images/<id_code>.png``; split ``train``."""
     root = Path(root)
     table = root / "train.csv"
@@ -22,7 +24,7 @@ def load_aptos(root: Path, *, on_missing: str = "error") -> Manifest:
     grades = parse_grades(
         [(row["id_code"], row["diagnosis"]) for row in rows], source=str(table), column="diagnosis"
     )
-    collector = Collector(root, str(table), on_missing)
+    collector = Collector(root, str(table), on_missing, allow_outside_root)
     for row, grade in zip(rows, grades, strict=True):
         collector.add(
             {

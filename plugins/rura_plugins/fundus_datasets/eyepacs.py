@@ -16,7 +16,12 @@ _EYE = re.compile(r"^(?P<patient>.+)_(?P<eye>left|right)$", re.IGNORECASE)
 
 
 def load_eyepacs(
-    root: Path, *, split: str = "train", extension: str = ".jpeg", on_missing: str = "error"
+    root: Path,
+    *,
+    split: str = "train",
+    extension: str = ".jpeg",
+    on_missing: str = "error",
+    allow_outside_root: bool | str = False,
 ) -> Manifest:
     """``trainLabels.csv`` (``image,level``) and ``train/<image>.jpeg``; ``split="test"`` reads
     Kaggle's solution file ``testLabels.csv`` (``image,level,Usage``) and ``test/``.
@@ -38,7 +43,7 @@ def load_eyepacs(
         [(row["image"], row["level"]) for row in rows], source=str(table), column="level"
     )
     suffix = f".{extension.lstrip('.')}"
-    collector = Collector(root, str(table), on_missing)
+    collector = Collector(root, str(table), on_missing, allow_outside_root)
     for row, grade in zip(rows, grades, strict=True):
         match = _EYE.match(row["image"])
         record = {

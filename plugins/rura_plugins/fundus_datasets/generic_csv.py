@@ -31,6 +31,7 @@ def load_csv(
     image_dir: str = "",
     extension: str = "",
     on_missing: str = "error",
+    allow_outside_root: bool | str = False,
 ) -> Manifest:
     """Any CSV (or .xls/.xlsx) of images and labels; each manifest column is read from a named one.
 
@@ -69,7 +70,7 @@ def load_csv(
         )
     eyes = _eyes(rows, eye_column, images, source)
     suffix = f".{extension.lstrip('.')}" if extension else ""
-    collector = Collector(root, source, on_missing)
+    collector = Collector(root, source, on_missing, allow_outside_root)
     for row, image, grade, eye in zip(rows, images, grades, eyes, strict=True):
         value = relative_path(image, source)
         if suffix and not posixpath.splitext(value)[1]:

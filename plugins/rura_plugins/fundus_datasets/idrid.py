@@ -32,6 +32,7 @@ def load_idrid(
     split: str | None = None,
     mask_threshold: int | str = 0,
     on_missing: str = "error",
+    allow_outside_root: bool | str = False,
 ) -> Manifest:
     """IDRiD, ``part="grading"`` (DR grades) or ``"segmentation"`` (lesion masks, no labels).
 
@@ -46,9 +47,11 @@ def load_idrid(
     threshold = check_threshold(mask_threshold, "idrid")
     part = part or _part_on_disk(root)
     if part == "grading":
-        return _grading(root, _splits(root, split, part), on_missing)
+        return _grading(root, _splits(root, split, part), on_missing, allow_outside_root)
     if part == "segmentation":
-        return _segmentation(root, _splits(root, split, part), threshold, on_missing)
+        return _segmentation(
+            root, _splits(root, split, part), threshold, on_missing, allow_outside_root
+        )
     raise ManifestError(f"idrid: part must be 'grading' or 'segmentation', not {part!r}")
 
 
@@ -82,8 +85,10 @@ def _splits(root: Path, split: str | None, part: str) -> list[str]:
     return found
 
 
-def _grading(root: Path, splits: list[str], on_missing: str) -> Manifest:
-    collector = Collector(root, str(root / GRADING), on_missing)
+def _grading(
+    root: Path, splits: list[str], on_missing: str, allow_outside_root: bool | str
+) -> Manifest:
+    collector = Collector(root, str(root / GRADING), on_missing, allow_outside_root)
     for split in splits:
         table = root / GRADING / "2. Groundtruths" / GRADING_FILES[split]
         rows = read_table(
@@ -113,8 +118,14 @@ def _grading(root: Path, splits: list[str], on_missing: str) -> Manifest:
     return collector.manifest()
 
 
-def _segmentation(root: Path, splits: list[str], threshold: int, on_missing: str) -> Manifest:
-    collector = Collector(root, str(root / SEGMENTATION), on_missing)
+def _segmentation(
+    root: Path,
+    splits: list[str],
+    threshold: int,
+    on_missing: str,
+    allow_outside_root: bool | str,
+) -> Manifest:
+    collector = Collector(root, str(root / SEGMENTATION), on_missing, allow_outside_root)
     found: list[tuple[str, dict[str, dict[str, str]], dict[str, str]]] = []
     for split in splits:
         images_dir = root / SEGMENTATION / "1. Original Images" / SET_FOLDERS[split]

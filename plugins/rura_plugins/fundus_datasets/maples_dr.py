@@ -36,7 +36,11 @@ def maples_grade(value: str) -> int | None:
 
 
 def load_maples_dr(
-    root: Path, *, messidor_root: str | Path | None = None, on_missing: str = "error"
+    root: Path,
+    *,
+    messidor_root: str | Path | None = None,
+    on_missing: str = "error",
+    allow_outside_root: bool | str = False,
 ) -> Manifest:
     """``annotations/<Lesion>/<image>.png`` and ``diagnosis.xls`` (``name, DR, ME``) at ``root``,
     images found by name anywhere under ``messidor_root``.
@@ -71,7 +75,7 @@ def load_maples_dr(
     }
     masks = _masks(root, base)
     missing_prefix = messidor.relative_to(base).as_posix()
-    collector = Collector(base, str(table), on_missing)
+    collector = Collector(base, str(table), on_missing, allow_outside_root)
     for row, name, grade in zip(rows, names, grades, strict=True):
         record = {
             "id": name,

@@ -14,7 +14,13 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from rura.data.manifest import THRESHOLD_COLUMN, Manifest, ManifestError, check_threshold
+from rura.data.manifest import (
+    THRESHOLD_COLUMN,
+    Manifest,
+    ManifestError,
+    check_file_name,
+    check_threshold,
+)
 
 from ._common import IMAGE_SUFFIXES, Collector
 
@@ -30,6 +36,7 @@ def load_masks(
     mask_threshold: int | str = 0,
     label: str = "",
     split: str = "",
+    allow_outside_root: bool | str = False,
 ) -> Manifest:
     """Images matching the glob ``images`` (relative to ``root``), with one ``mask_<code>``
     column per entry of ``masks``: lesion name (code or any synonym the fundus modality knows)
@@ -42,7 +49,7 @@ def load_masks(
     threshold = check_threshold(mask_threshold, "masks")
     patterns = _lesion_patterns(masks)
     found = _images(root, images)
-    collector = Collector(root, str(root))
+    collector = Collector(root, str(root), allow_outside_root=allow_outside_root)
     by_lesion = {
         code: _mask_files(root, code, pattern, set(found)) for code, pattern in patterns.items()
     }
@@ -114,6 +121,7 @@ def _images(root: Path, pattern: str) -> dict[str, str]:
         )
     found: dict[str, str] = {}
     for path in files:
+        check_file_name(path.relative_to(root), root)
         relative = path.relative_to(root).as_posix()
         if path.stem in found:
             raise ManifestError(
@@ -161,6 +169,7 @@ def _globbed(root: Path, pattern: str, stems: set[str]) -> dict[str, list[str]]:
         for expression in expressions:
             match = expression.fullmatch(relative)
             if match and match["stem"] in stems and path.is_file():
+                check_file_name(relative, root)
                 matches.setdefault(match["stem"], []).append(relative)
                 break
     return matches

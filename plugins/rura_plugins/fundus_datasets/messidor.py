@@ -18,7 +18,9 @@ PREFERRED = (".xls", ".xlsx", ".csv")
 _BASE = re.compile(r"^base\d\d$", re.IGNORECASE)
 
 
-def load_messidor(root: Path, *, on_missing: str = "error") -> Manifest:
+def load_messidor(
+    root: Path, *, on_missing: str = "error", allow_outside_root: bool | str = False
+) -> Manifest:
     """``Base11`` ... ``Base34``, each with ``Annotation_BaseXY[_update].xls`` and ``.tif`` images.
 
     An ``_update`` spreadsheet (MESSIDOR's errata) wins over the original; ``.xlsx`` and ``.csv``
@@ -30,7 +32,7 @@ def load_messidor(root: Path, *, on_missing: str = "error") -> Manifest:
         raise ManifestError(
             f"{root}: no Base11 ... Base34 folders; point ROOT at the unpacked MESSIDOR download"
         )
-    collector = Collector(root, str(root), on_missing)
+    collector = Collector(root, str(root), on_missing, allow_outside_root)
     for base in bases:
         table = annotation_file(base, root)
         rows = read_table(table, COLUMNS)

@@ -20,6 +20,7 @@ def load_messidor2(
     include_ungradable: bool | str = False,
     image_dir: str | None = None,
     on_missing: str = "error",
+    allow_outside_root: bool | str = False,
 ) -> Manifest:
     """``messidor_data.csv`` and the images under ``IMAGES/`` (or ``images/``).
 
@@ -43,7 +44,7 @@ def load_messidor2(
             column="adjudicated_dr_grade",
         )
     )
-    collector = Collector(root, str(table), on_missing)
+    collector = Collector(root, str(table), on_missing, allow_outside_root)
     for row in rows:
         path = f"{folder}/{names.get(row['image_id'].lower(), row['image_id'])}"
         if row["adjudicated_gradable"] == "0" and not include_ungradable:

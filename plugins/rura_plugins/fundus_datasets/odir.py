@@ -75,6 +75,7 @@ def load_odir(
     annotations: str | None = None,
     image_dir: str | None = None,
     on_missing: str = "error",
+    allow_outside_root: bool | str = False,
 ) -> Manifest:
     """``ODIR-5K/data.xlsx`` (or Kaggle's ``full_df.csv``) and ``ODIR-5K/Training Images/``.
 
@@ -90,7 +91,7 @@ def load_odir(
     eye_columns = [f"{eye}-{kind}" for eye in EYES for kind in ("Fundus", "Diagnostic Keywords")]
     rows = read_table(table, ["ID", *eye_columns], optional=["Patient Age", "Patient Sex"])
     prefix = folder.relative_to(root).as_posix()
-    collector = Collector(root, str(table), on_missing)
+    collector = Collector(root, str(table), on_missing, allow_outside_root)
     seen: set[str] = set()
     for row in rows:
         for eye in EYES:

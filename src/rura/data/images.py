@@ -3,7 +3,9 @@
 JPEGs are decoded at reduced size when the target is at most half the source (libjpeg's DCT
 scaling through PIL's ``draft``); EXIF orientation is applied; grayscale, palette, CMYK, 16-bit
 and alpha inputs become 8-bit RGB; the circular field of view is found and cropped to a square.
-Every failure is an :class:`ImageLoadError` naming the file; nothing is silently wrong.
+Every failure is an :class:`ImageLoadError` naming the file; nothing is silently wrong: images
+smaller than :data:`MIN_IMAGE_SIDE` are refused, and so are lesion masks whose size differs from
+their image's (:class:`MaskSizeError`), which would be misaligned once cropped and resized.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rura.data.manifest import ManifestError
 from rura.errors import RuraError
 
 if TYPE_CHECKING:
@@ -22,10 +25,22 @@ if TYPE_CHECKING:
 
 #: Images above this many pixels are refused as likely decompression bombs (12 MP photos pass).
 MAX_PIXELS = 80_000_000
+#: Images with a side below this many pixels are refused. No fundus photograph (or any image a
+#: backbone could diagnose) is that small: such a file is a placeholder, an icon or a broken
+#: export, and upsampling it 14-fold to 224 px would embed noise as if it were an eye. 16 px still
+#: admits the tiny images tests and thumbnails use.
+MIN_IMAGE_SIDE = 16
+_ORIENTATION = 0x0112  # the EXIF orientation tag; 5 to 8 swap width and height
+_TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 class ImageLoadError(RuraError):
     """An image that cannot be read correctly; the message names the file and the fix."""
+
+
+class MaskSizeError(ManifestError, ImageLoadError):
+    """A lesion mask whose size differs from its image's; an ImageLoadError too, so that
+    ``--on-error skip`` skips the image with the reason instead of stopping."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +65,7 @@ def load_image(
 ) -> LoadedImage:
     """Read ``path`` as 8-bit RGB, cropped square around the fundus and resized to ``size``."""
     path = Path(path)
-    image, scale = open_rgb(path, size=size, max_pixels=max_pixels)
-    source_size = (round(image.width * scale), round(image.height * scale))
+    image, scale, source_size = _decode(path, size=size, max_pixels=max_pixels)
     if crop_fov:
         box = field_of_view_box(np.asarray(image))
     elif size is None:
@@ -64,9 +78,18 @@ def load_image(
 
 
 def load_mask(
-    path: str | Path, box: tuple[int, int, int, int], size: int | None = None
+    path: str | Path,
+    box: tuple[int, int, int, int],
+    size: int | None = None,
+    *,
+    image_size: tuple[int, int] | None = None,
+    image_path: str | Path | None = None,
 ) -> np.ndarray:
-    """A binary lesion mask (any non-zero pixel is lesion), cropped with ``box`` like its image."""
+    """A binary lesion mask (any non-zero pixel is lesion), cropped with ``box`` like its image.
+
+    With ``image_size`` (the loaded image's ``source_size``), a mask of another size is a
+    :class:`MaskSizeError` naming the mask and ``image_path``.
+    """
     from PIL import Image
 
     path = Path(path)
@@ -75,8 +98,54 @@ def load_mask(
         array = np.asarray(handle)
     if array.ndim == 3:
         array = array[..., :3].max(axis=2)
+    if image_size is not None:
+        check_mask_size(path, (array.shape[1], array.shape[0]), image_path, image_size)
     mask = Image.fromarray(((array > 0) * 255).astype(np.uint8))
     return _crop_resize(mask, box, size, resample="nearest") > 127
+
+
+def check_mask_size(
+    mask: str | Path,
+    mask_size: tuple[int, int],
+    image: str | Path | None,
+    image_size: tuple[int, int],
+    *,
+    column: str = "",
+) -> None:
+    """Refuse a mask whose ``(width, height)`` differs from its image's: cropped with the image's
+    box it would be misaligned (and a downsampled mask would silently be padded, not scaled)."""
+    if tuple(mask_size) == tuple(image_size):
+        return
+    fix = f"fix the {column} column" if column else "fix the mask path"
+    its_image = "its image" if image is None else f"its image {image}"
+    raise MaskSizeError(
+        f"{mask}: the mask is {mask_size[0]}x{mask_size[1]} px but {its_image} is "
+        f"{image_size[0]}x{image_size[1]} px; resize the mask to the image or {fix}"
+    )
+
+
+def read_image_size(path: str | Path) -> tuple[int, int]:
+    """The ``(width, height)`` of the image at ``path`` as :func:`load_image` sees it (EXIF
+    orientation applied), from its header only: nothing is decoded."""
+    from PIL import Image
+
+    path = Path(path)
+    if path.suffix.lower() in _TIFF_SUFFIXES:
+        import tifffile
+
+        with _user_errors(path):
+            try:
+                with tifffile.TiffFile(path) as tiff:
+                    height, width = tiff.pages[0].shape[:2]
+            except Exception as error:  # tifffile raises many types for malformed files
+                raise OSError(f"{type(error).__name__}: {error}") from None
+        return int(width), int(height)
+    with _user_errors(path), warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as handle:
+            width, height = handle.size
+            turned = handle.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)
+    return (height, width) if turned else (width, height)
 
 
 def load_images(
@@ -197,11 +266,21 @@ class _user_errors:
 
 def open_rgb(path: Path, *, size: int | None, max_pixels: int) -> tuple[Image.Image, float]:
     """Decode ``path`` to RGB, at reduced size where possible; returns the image and the factor
-    from decoded to source pixels."""
+    from decoded to source pixels. Images below :data:`MIN_IMAGE_SIDE` are an ImageLoadError."""
+    image, scale, _ = _decode(path, size=size, max_pixels=max_pixels)
+    return image, scale
+
+
+def _decode(
+    path: Path, *, size: int | None, max_pixels: int
+) -> tuple[Image.Image, float, tuple[int, int]]:
+    """:func:`open_rgb`, plus the source's exact ``(width, height)`` (EXIF orientation applied),
+    which reduced JPEG decoding cannot give back by scaling."""
     from PIL import Image, ImageOps
 
-    if path.suffix.lower() in (".tif", ".tiff"):
-        return _open_tiff(path, max_pixels=max_pixels), 1.0
+    if path.suffix.lower() in _TIFF_SUFFIXES:
+        tiff = _open_tiff(path, max_pixels=max_pixels)
+        return tiff, 1.0, tiff.size
     with _user_errors(path), warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -215,15 +294,26 @@ def open_rgb(path: Path, *, size: int | None, max_pixels: int) -> tuple[Image.Im
                     f"{path}: {width}x{height} px exceeds the {max_pixels // 1_000_000} MP limit "
                     "(a likely decompression bomb); raise max_pixels if the image is genuine"
                 )
+            _check_min_side(path, width, height)
             scale = 1.0
             if size is not None and handle.format == "JPEG" and min(width, height) >= 2 * size:
                 handle.draft("RGB", (size, size))  # libjpeg DCT scaling: 1/2, 1/4 or 1/8
                 scale = width / handle.size[0]
             handle.load()
+            turned = handle.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)
             image = ImageOps.exif_transpose(handle)
             if image is handle:
                 image = handle.copy()
-    return _to_rgb(image, path), scale
+    source = (height, width) if turned else (width, height)
+    return _to_rgb(image, path), scale, source
+
+
+def _check_min_side(path: Path, width: int, height: int) -> None:
+    if min(width, height) < MIN_IMAGE_SIDE:
+        raise ImageLoadError(
+            f"{path}: {width}x{height} px is below rura's minimum of {MIN_IMAGE_SIDE} px per "
+            "side; replace or remove it, or pass --on-error skip"
+        )
 
 
 def _open_tiff(path: Path, *, max_pixels: int) -> Image.Image:
@@ -240,6 +330,7 @@ def _open_tiff(path: Path, *, max_pixels: int) -> Image.Image:
                         f"{path}: {page.shape[1]}x{page.shape[0]} px exceeds the "
                         f"{max_pixels // 1_000_000} MP limit (a likely decompression bomb)"
                     )
+                _check_min_side(path, int(page.imagewidth), int(page.imagelength))
                 array = page.asarray()
         except ImageLoadError:
             raise

@@ -143,3 +143,28 @@ def test_csv_reads_semicolons_windows_text_and_ragged_rows(tmp_path):
     image(tmp_path / "ré.png")
     manifest = check_dataset("csv", tmp_path)
     assert table(manifest, "id", "label") == [("ré", "glaucoma")]
+
+
+def test_csv_images_linked_out_of_the_root_need_allow_outside_root(tmp_path):
+    write_csv(tmp_path / "data" / "labels.csv", [["image", "label"], ["a.png", "x"]])
+    image(tmp_path / "elsewhere" / "a.png")
+    (tmp_path / "data" / "a.png").symlink_to(tmp_path / "elsewhere" / "a.png")
+    manifest = rura.load_dataset("csv", tmp_path / "data")
+    with pytest.raises(ManifestError, match=r"'a\.png' resolves to .* outside the dataset root"):
+        manifest.image_path(0)
+    for options in ({"allow_outside_root": "true"}, {"allow_outside_root": True}):
+        allowed = rura.load_dataset("csv", tmp_path / "data", **options)
+        assert allowed.allow_outside_root and allowed.image_path(0).is_file()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["csv", "aptos", "eyepacs", "messidor", "messidor2", "idrid", "maples-dr", "odir", "masks"],
+)
+def test_every_layout_takes_allow_outside_root(name):
+    import inspect
+
+    from rura.api import get_registry
+
+    factory = get_registry().get("dataset", name).factory
+    assert inspect.signature(factory).parameters["allow_outside_root"].default is False

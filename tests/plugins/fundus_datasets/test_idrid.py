@@ -104,7 +104,7 @@ def make_segmentation(root):
                 )
                 if lesion == "OD":  # IDRiD's masks are TIFFs; write some with tifffile
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    tifffile.imwrite(path, np.zeros((8, 8), np.uint8))
+                    tifffile.imwrite(path, np.zeros((16, 16), np.uint8))
                 else:
                     mask(path)
 

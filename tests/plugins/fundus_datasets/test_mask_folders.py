@@ -75,3 +75,17 @@ def test_masks_refuses_images_sharing_a_name(tmp_path):
     image(tmp_path / "images" / "more" / "008.png")
     with pytest.raises(ManifestError, match="share the name '008'"):
         rura.load_dataset("masks", tmp_path, masks=MASKS, images="images/**/*")
+
+
+def test_masks_refuses_an_image_name_that_is_not_utf8(tmp_path):
+    import os
+
+    make_tree(tmp_path)
+    image(tmp_path / "images" / "ok.jpg")
+    os.rename(
+        tmp_path / "images" / "ok.jpg", os.path.join(os.fsencode(tmp_path), b"images/\xff.jpg")
+    )
+    with pytest.raises(ManifestError) as caught:
+        rura.load_dataset("masks", tmp_path, masks=MASKS)
+    assert str(caught.value).startswith(f"{tmp_path}: the file name b'images/\\xff.jpg' is not")
+    assert "rename the file" in str(caught.value)

@@ -1,4 +1,4 @@
-"""Writers for tiny fake dataset trees: 8x8 images, masks, CSV, .xls and .xlsx label tables."""
+"""Writers for tiny fake dataset trees: 16x16 images, masks, CSV, .xls and .xlsx label tables."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ from PIL import Image
 
 
 def image(path: Path) -> Path:
-    """An 8x8 RGB image; the format follows the suffix (.png, .jpeg, .tif, ...)."""
+    """A 16x16 RGB image (rura's smallest); the format follows the suffix (.png, .jpeg, .tif)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (8, 8), (120, 40, 20)).save(path, format=_format(path))
+    Image.new("RGB", (16, 16), (120, 40, 20)).save(path, format=_format(path))
     return path
 
 
 def mask(path: Path) -> Path:
-    """An 8x8 binary mask (.tif or .png)."""
+    """A 16x16 binary mask (.tif or .png), its image's size."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("L", (8, 8), 0).save(path, format=_format(path))
+    Image.new("L", (16, 16), 0).save(path, format=_format(path))
     return path
 
 
