@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rura.data.manifest import Manifest, ManifestError
+from rura.data.manifest import ALLOW_OUTSIDE_ROOT, Manifest, ManifestError, option_flag
 
 
 def resolve_dataset(spec: str | Path, **options: object) -> Manifest:
@@ -22,7 +22,11 @@ def resolve_dataset(spec: str | Path, **options: object) -> Manifest:
         return load_dataset(name, root, **options)
     path = Path(text)
     if path.is_file() and path.suffix.lower() == ".csv":
-        return Manifest.read_csv(path)
+        flag = options.get(ALLOW_OUTSIDE_ROOT, False)
+        return Manifest.read_csv(
+            path,
+            allow_outside_root=option_flag(flag, ALLOW_OUTSIDE_ROOT),  # type: ignore[arg-type]
+        )
     if (path / "manifest.csv").is_file():
         return load_dataset("manifest", path, **options)
     if path.is_dir():

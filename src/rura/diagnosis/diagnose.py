@@ -189,7 +189,12 @@ def gather_inputs(inputs: Sequence[str | Path], options: dict[str, Any] | None =
     if not records:
         shown = ", ".join(str(spec) for spec in inputs)
         raise RuraError(f"{shown}: no images to diagnose; pass image files or folders of images")
-    return Manifest.from_records(records, root, source=", ".join(str(s) for s in inputs))
+    return Manifest.from_records(
+        records,
+        root,
+        source=", ".join(str(s) for s in inputs),
+        allow_outside_root=any(m.allow_outside_root for m in manifests),
+    )
 
 
 def _resolve(spec: str | Path, options: dict[str, Any]) -> Manifest:

@@ -46,9 +46,16 @@ class FocusedImages(torch.utils.data.Dataset):
     def __getitem__(self, item: int) -> dict[str, Any]:
         index = self.start + item
         try:
-            image = load_image(self.manifest.image_path(index), size=self.size)
+            image_path = self.manifest.image_path(index)
+            image = load_image(image_path, size=self.size)
             masks = {
-                lesion: load_mask(path, image.box, self.size)
+                lesion: load_mask(
+                    path,
+                    image.box,
+                    self.size,
+                    image_size=image.source_size,
+                    image_path=image_path,
+                )
                 for lesion in self.lesions
                 if (path := self.manifest.mask_path(index, lesion)) is not None
             }

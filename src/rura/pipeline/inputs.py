@@ -73,7 +73,12 @@ class Inputs:
         table = self._evaluation.table.copy()
         table["label"] = ""
         table["grade"] = ""
-        return Manifest(table, self._evaluation.root, source=self._evaluation.source)
+        return Manifest(
+            table,
+            self._evaluation.root,
+            source=self._evaluation.source,
+            allow_outside_root=self._evaluation.allow_outside_root,
+        )
 
     def read_all(self) -> None:
         """Read every configured set now (each is cached), so an unreadable set or a known set

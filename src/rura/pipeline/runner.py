@@ -113,8 +113,8 @@ class Pipeline:
 
         Everything that can be checked is checked before the run directory is touched; the
         directory is then locked (:mod:`rura.locks`) until the run ends, so a second writer
-        fails at once. The first stage that executes removes the results, model and report
-        that it would make stale, so a failed or interrupted rerun never shows the previous
+        fails at once. A stage that runs on new inputs first removes the results, model and
+        report that depend on it, so a failed or interrupted rerun never shows the previous
         settings' numbers as its own.
         """
         from rura.locks import folder_lock
@@ -155,9 +155,9 @@ class Pipeline:
                     result.skipped.append(stage)
                     self.log(f"{stage}: cached")
                     continue
-                if not result.executed:
-                    self._retire_outputs(stage)
                 resumable = state.stage(stage).get("hash") == stage_hash and stage not in forced
+                if not resumable:
+                    self._retire_outputs(stage)
                 state.start(stage, stage_hash)
                 self.log(f"{stage}: running")
                 started = time.perf_counter()
@@ -211,20 +211,19 @@ class Pipeline:
         else:
             self.log(message)
 
-    def _retire_outputs(self, first: str) -> None:
-        """Remove the results, model and report that stages from ``first`` on recompute, and
-        mark their records stale: until they are made again, nothing shows them as current."""
-        later = STAGES[STAGES.index(first) :]
-        for stage, paths in RETIRED.items():
-            if stage not in later:
+    def _retire_outputs(self, stage: str) -> None:
+        """Remove the results, model and report that ``stage`` (run with new inputs) makes
+        stale, and mark their records so: until they are made again, nothing shows them as
+        current. Outputs that do not depend on ``stage`` stay."""
+        for name, paths in RETIRED.items():
+            if name != stage and stage not in upstream_of(name):
                 continue
-            for name in paths:
-                path = self.run_dir / name
+            for path in (self.run_dir / part for part in paths):
                 if path.is_dir():
                     shutil.rmtree(path)
                 elif path.exists():
                     path.unlink()
-            record = self._state.stage(stage)  # type: ignore[union-attr]
+            record = self._state.stage(name)  # type: ignore[union-attr]
             if record.get("status") == "done":
                 record["status"] = "stale"
         self._state.save()  # type: ignore[union-attr]
@@ -445,14 +444,14 @@ class Pipeline:
     def set_manifests(self) -> dict[str, Any]:
         """The source, evaluation and (separate) reference manifests the backbone embeds: with
         predicted masks when segmentation is on."""
-        from rura.data.manifest import Manifest
+        from rura.segmentation.predict import read_predicted
 
         if self.config.segmentation.enabled:
             sets = {}
             for name in SETS:
                 csv = self.run_dir / "masks" / name / "manifest.csv"
                 if csv.is_file():
-                    sets[name] = Manifest.read_csv(csv)
+                    sets[name] = read_predicted(csv.parent)
             return sets
         return self.input_sets()
 
@@ -707,6 +706,18 @@ class Pipeline:
 
         self._state.set(status="complete", most_similar=self.most_similar(), finished=now())
         write_report(self.run_dir, seed=self.config.seeds[0])
+
+
+def upstream_of(stage: str) -> set[str]:
+    """Every stage whose output ``stage`` reads, directly or through others."""
+    found: set[str] = set()
+    todo = list(DEPENDS[stage])
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(DEPENDS[name])
+    return found
 
 
 def lesions_read(config: PipelineConfig, focus: str, diagnosis: Any) -> tuple[str, ...]:

@@ -257,7 +257,6 @@ def camera_copies(
 
 def _masks(pipeline: Pipeline, manifest: Manifest, out: Path) -> Manifest:
     """``manifest`` with the run's segmenter's masks (cached by the images and the model)."""
-    from rura.data.manifest import Manifest
     from rura.features.store import manifest_digest
 
     config = pipeline.config
@@ -269,7 +268,9 @@ def _masks(pipeline: Pipeline, manifest: Manifest, out: Path) -> Manifest:
     done = out.parent / f"{out.name}.json"
     fresh = done.is_file() and (out / "manifest.csv").is_file()
     if fresh and json.loads(done.read_text()) == stamp:
-        return Manifest.read_csv(out / "manifest.csv")
+        from rura.segmentation.predict import read_predicted
+
+        return read_predicted(out)
     pipeline.log(f"select: predicting lesions on {len(manifest)} known images ({out.name})")
     written = pipeline.predict_masks(manifest, out)
     write_text(done, json.dumps(stamp))

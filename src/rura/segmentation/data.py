@@ -1,7 +1,8 @@
 """Training data for the segmenter: aligned images and lesion masks, lesion-centred patches.
 
 Images are loaded at ``size`` with :func:`rura.data.images.load_image` (field-of-view crop) and
-masks with ``load_mask(path, loaded.box, size)``, so both share one geometry. Each epoch, every
+masks with ``load_mask(path, loaded.box, size)``, so both share one geometry; a mask of another
+size than its image is refused, never resized to fit. Each epoch, every
 training image first goes through a simulated camera change (``augment="camera"``: exposure,
 gain, colour cast, vignetting, blur and noise, so dark, over-exposed and colour-cast photos are
 seen in training) and then the fundus normalisation the model is trained with
@@ -43,11 +44,14 @@ def load_example(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row ``index`` as uint8 pixels ``(S, S, 3)`` and bool masks ``(L, S, S)``, binarised by
     the manifest's rule (``lesion_threshold``); a row without a mask for a lesion counts as
-    showing none of it."""
+    showing none of it. A mask whose size differs from its image's is a ``MaskSizeError``
+    (a :class:`~rura.data.manifest.ManifestError`): it would train a misaligned segmenter."""
     image = load_image(manifest.image_path(index), size=size)
     masks = np.zeros((len(lesions), size, size), bool)
     for channel, lesion in enumerate(lesions):
-        masks[channel] = manifest.load_mask(index, lesion, image.box, size)
+        masks[channel] = manifest.load_mask(
+            index, lesion, image.box, size, image_size=image.source_size
+        )
     return image.pixels, masks
 
 

@@ -25,6 +25,7 @@ from rura.data.images import ImageLoadError, LoadedImage, load_image
 from rura.data.manifest import MASK_PREFIX, Manifest
 from rura.errors import RuraError
 from rura.io import write_text
+from rura.validation import read_json_object
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 PALETTE = {
@@ -44,7 +45,9 @@ def resolve_images(spec: str | Path, **options: object) -> Manifest:
 
     path = Path(spec)
     if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-        return Manifest.from_records([_record(path.name)], path.parent, source=str(path))
+        return Manifest.from_records(  # a file the user named: wherever a link leads
+            [_record(path.name)], path.parent, source=str(path), allow_outside_root=True
+        )
     if path.is_dir() and not (path / "manifest.csv").is_file():
         files = sorted(p.name for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if files:
@@ -213,7 +216,12 @@ def _output_manifest(
         table[f"{MASK_PREFIX}{lesion}"] = [f"{folder}/{name}.png" for name in names]
     dropped = {item["id"] for item in skipped}
     table = table[~table["id"].isin(dropped)]
-    return Manifest(table, base, source=str(out / "manifest.csv"))
+    return Manifest(
+        table,
+        base,
+        source=str(out / "manifest.csv"),
+        allow_outside_root=manifest.allow_outside_root,
+    )
 
 
 def _rebase(root: Path, value: str, base: Path) -> str:
@@ -252,3 +260,14 @@ def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> No
     writer.writeheader()
     writer.writerows(rows)
     write_text(path, buffer.getvalue())
+
+
+def read_predicted(out: str | Path) -> Manifest:
+    """The manifest that :func:`predict_segmentation` wrote into ``out``, rooted where
+    ``predict.json`` says (relative to ``out``, so the folder and its dataset can move together)."""
+    out = Path(out)
+    info = read_json_object(out / MARKER, "predict the masks again (rura segment predict)")
+    relative = info.get("manifest_root")
+    if not isinstance(relative, str):
+        raise RuraError(f"{out / MARKER}: no manifest_root; predict the masks again")
+    return Manifest.read_csv(out / "manifest.csv", root=(out / relative).resolve())
