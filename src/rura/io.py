@@ -113,3 +113,22 @@ def remove_stale_temporaries(folder: str | Path) -> None:
 
 def _megabytes(size: int) -> str:
     return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{max(size / 1e6, 0.1):.1f} MB"
+
+
+@contextmanager
+def removed_on_user_error(out: str | Path, keep: str | None = None) -> Iterator[None]:
+    """Remove the folder ``out`` when the block created it and then failed on a user-fixable
+    problem (:class:`~rura.errors.RuraError`): a refused input leaves nothing behind. It stays
+    when it holds ``keep`` (a checkpoint worth resuming), or on Ctrl-C (resumable work)."""
+    import shutil
+
+    from rura.errors import RuraError
+
+    out = Path(out)
+    created = not out.exists()
+    try:
+        yield
+    except RuraError:
+        if created and not (keep and (out / keep).exists()):
+            shutil.rmtree(out, ignore_errors=True)
+        raise

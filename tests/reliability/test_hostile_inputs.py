@@ -439,7 +439,7 @@ CASES = [
             "1",
         ],
         USER,
-        ("m0.png", "32"),
+        ("the mask is 32x32 px", "64x64"),
         _mask_mismatch,
     ),
     Case(

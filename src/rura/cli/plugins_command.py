@@ -67,19 +67,25 @@ def _rows(kind: str | None) -> list[PluginInfo]:
 
 def _report_failures(rows: list[PluginInfo]) -> None:
     """One line on stderr naming the plugins that failed and how to fix or disable them."""
+    message = _failures(rows)
+    if message:
+        Console(stderr=True, soft_wrap=True).print(message)
+
+
+def _failures(rows: list[PluginInfo]) -> str:
+    """The plugins that failed to load and how to fix or disable them ('' when none did)."""
     from rura.plugins import ALLOW_ENV, DENY_ENV, NOT_INSTALLED
 
     failed = [row for row in rows if row.status != "ok"]
     if not failed:
-        return
+        return ""
     absent = sorted({r.plugin for r in failed if r.status.startswith(NOT_INSTALLED)})
     broken = sorted({r.plugin for r in failed if not r.status.startswith(NOT_INSTALLED)})
     fixes = [f"Install {name} or remove it from {ALLOW_ENV}" for name in absent]
     if broken:
         fixes.append(f"Fix or disable them with {DENY_ENV}={','.join(broken)}")
-    Console(stderr=True, soft_wrap=True).print(
-        f"{len(absent) + len(broken)} plugin(s) failed to load; the others work. "
-        + ". ".join(fixes)
+    return f"{len(absent) + len(broken)} plugin(s) failed to load; the others work. " + ". ".join(
+        fixes
     )
 
 
@@ -143,10 +149,12 @@ def _check_all(rows: list[PluginInfo], json_: bool) -> None:
                 f"[{style}]{result['check']}[/]",
             )
         Console().print(table)
-    _report_failures(rows)
     if not rows:
         Console(stderr=True).print("no plugin registration to check")
     failed = [r for r in results if not r["check"].startswith(("passed", "skipped"))]
     if failed:
-        Console(stderr=True, soft_wrap=True).print(f"{len(failed)} check(s) failed")
-        raise typer.Exit(1)
+        from rura.errors import RuraError
+
+        names = ", ".join(sorted({str(r["name"]) for r in failed}))
+        load = _failures(rows)
+        raise RuraError(f"{len(failed)} check(s) failed ({names}){'; ' + load if load else ''}")

@@ -28,7 +28,13 @@ from rura.features.store import (
     manifest_digest,
     reserve,
 )
-from rura.io import atomic_path, raise_if_disk_full, remove_stale_temporaries, write_text
+from rura.io import (
+    atomic_path,
+    raise_if_disk_full,
+    remove_stale_temporaries,
+    removed_on_user_error,
+    write_text,
+)
 from rura.progress import progress_bar
 
 FEATURE_FORMAT_VERSION = 1
@@ -92,7 +98,7 @@ def embed(
         "normalize": normalize_name(normalize),
     }
     digest = config_hash(config)
-    with folder_lock(out, "embed"), raise_if_disk_full(out):
+    with folder_lock(out, "embed"), raise_if_disk_full(out), removed_on_user_error(out):
         previous = _existing(out)
         if previous is not None and previous.hash == digest and previous.complete:
             return previous

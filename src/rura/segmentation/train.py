@@ -85,6 +85,7 @@ def train_segmenter(
     from rura.api import create_segmenter
     from rura.data.normalize import normalize_name
     from rura.devices import resolve_device
+    from rura.io import removed_on_user_error
     from rura.locks import folder_lock
     from rura.segmentation.data import EpochSampler, LesionPatches, WholeImages, split_manifest
     from rura.segmentation.data import check_lesions as _check_lesions
@@ -101,7 +102,7 @@ def train_segmenter(
     train_rows, val_rows = split_manifest(
         manifest, val_fraction=settings.val_fraction, seed=settings.seed
     )
-    with folder_lock(out, "segment train"):
+    with folder_lock(out, "segment train"), removed_on_user_error(out, keep=store.CHECKPOINT):
         _check_out(out, resume)
         if resume:
             state, tensors = store.read_checkpoint(out)

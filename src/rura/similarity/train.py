@@ -22,7 +22,12 @@ import torch
 from rura.data.manifest import Manifest
 from rura.devices import autocast
 from rura.errors import RuraError
-from rura.io import atomic_path, raise_if_disk_full, remove_stale_temporaries
+from rura.io import (
+    atomic_path,
+    raise_if_disk_full,
+    remove_stale_temporaries,
+    removed_on_user_error,
+)
 from rura.similarity.encode import encode, image_dataset, loader
 from rura.similarity.losses import LOSSES, siamese_loss
 from rura.similarity.metrics import pair_metrics
@@ -81,7 +86,7 @@ def train_similarity(
     train_set, val_set = known_split(
         manifest, settings.exclude, seed=settings.seed, val_fraction=settings.val_fraction
     )
-    with folder_lock(out, "similarity train"):
+    with folder_lock(out, "similarity train"), removed_on_user_error(out, keep=CHECKPOINT):
         state = _start(out, settings, resume)
         device = resolve_device(settings.device)
         model = build_model(
