@@ -9,6 +9,8 @@ from typing import Any
 
 import typer
 
+from rura.cli.options import check_device
+
 
 def diagnose_command(
     model: Path = typer.Argument(..., help="Pipeline model folder (saved by `rura run`)."),
@@ -19,11 +21,15 @@ def diagnose_command(
         Path("rura-diagnose"), "--out", "-o", help="Output folder (diagnoses, overlays, masks)."
     ),
     json_: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, mps."),
+    device: str = typer.Option(
+        "auto", "--device", callback=check_device, help="auto, cpu, cuda, cuda:1, mps."
+    ),
     batch_size: int = typer.Option(4, "--batch-size", min=1),
     workers: int = typer.Option(-1, "--workers", help="DataLoader workers (-1: up to 4)."),
     on_error: str = typer.Option("raise", "--on-error", help="raise or skip unreadable images."),
-    seed: int = typer.Option(-1, "--seed", help="Seed (-1: the model's; features don't vary)."),
+    seed: int = typer.Option(
+        -1, "--seed", min=-1, help="Seed (-1: the model's; features don't vary)."
+    ),
     overlay_size: int = typer.Option(
         2048, "--overlay-size", min=0, help="Longest overlay side, px (0: the source's size)."
     ),
