@@ -54,6 +54,7 @@ LINES = st.sampled_from(
         "target: mild_dr",
         "target: mild_dr",
         "data: {known: ., evaluation: .}",
+        "data: {known: known, evaluation: evaluation}",
         "data:",
         "  known: .",
         "  evaluation: .",
@@ -75,9 +76,11 @@ LINES = st.sampled_from(
 )
 
 FOLDER = Path(tempfile.mkdtemp(prefix="rura-config-props-"))
+for _name in ("known", "evaluation"):
+    (FOLDER / _name).mkdir()
 VALID = {
     "target": "mild_dr",
-    "data": {"known": ".", "evaluation": "."},
+    "data": {"known": "known", "evaluation": "evaluation"},
     "similarity": {"enabled": False, "most_similar": "amd"},
     "segmentation": {"enabled": False},
 }
@@ -85,7 +88,7 @@ VALID = {
 
 def _loads_or_refuses(source: object) -> None:
     try:
-        config, _ = load_config(source)  # type: ignore[arg-type]
+        config, _ = load_config(source, base=FOLDER)  # type: ignore[arg-type]
     except RuraError as error:
         assert "\n" not in str(error).strip()
         return
@@ -129,6 +132,7 @@ def test_any_override_applies_or_is_one_error(text):
 
 
 def test_a_written_config_loads_back_to_itself():
-    config, _ = load_config(VALID | {"seeds": [3, 1]})
-    again, _ = load_config(yaml.safe_load(yaml.safe_dump(config.model_dump(mode="json"))))
+    config, _ = load_config(VALID | {"seeds": [3, 1]}, base=FOLDER)
+    written = yaml.safe_load(yaml.safe_dump(config.model_dump(mode="json")))
+    again, _ = load_config(written, base=FOLDER)
     assert again == config

@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rura.cli.options import check_device, parse_seeds, plugin_names
+from rura.cli.options import check_device, parse_seeds, plugin_names, side_option
+from rura.limits import MAX_INPUT_SIDE
 
 PAPER_BACKBONES = "resnet18,resnet34,resnet50,googlenet,mobilenetv2_100,alexnet,vgg16"
 
@@ -33,7 +34,12 @@ def baseline_command(
     seeds: list[str] = typer.Option(["0,1,2"], "--seeds", "--seed", help="Seeds, e.g. 0,1,2."),
     weights: str = typer.Option("imagenet", "--weights", "-w", help="none, imagenet or a file."),
     epochs: int = typer.Option(20, "--epochs", min=1, help="Passes over the sampled images."),
-    image_size: int = typer.Option(0, "--size", help="Input size in px (0: the backbone's)."),
+    image_size: int = typer.Option(
+        0,
+        "--size",
+        callback=side_option(MAX_INPUT_SIDE, zero="the backbone's"),
+        help="Input size in px (0: the backbone's).",
+    ),
     batch_size: int = typer.Option(16, "--batch-size", min=1),
     lr: float = typer.Option(1e-4, "--lr", min=0.0, help="Adam learning rate."),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Flips, colour jitter."),

@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from rura.cli.options import check_device, parse_seeds, plugin_names, split_commas
+from rura.cli.options import check_device, parse_seeds, plugin_names, side_option, split_commas
+from rura.limits import MAX_INPUT_SIDE
 
 FORMS = (
     "rura compare RUN_DIR_OR_CONFIG [--cluster ...] (a run of `rura run`, or its config), or "
@@ -109,7 +110,12 @@ def compare_command(
         "run's own). A run compares several, e.g. none,masked.",
     ),
     lesions: list[str] = typer.Option([], "--lesions", help="Lesion masks to focus on."),
-    image_size: int = typer.Option(0, "--size", help="Input size in px (0: the backbone's)."),
+    image_size: int = typer.Option(
+        0,
+        "--size",
+        callback=side_option(MAX_INPUT_SIDE, zero="the backbone's"),
+        help="Input size in px (0: the backbone's).",
+    ),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     workers: int = typer.Option(-1, "--workers", help="DataLoader workers (-1: up to 4)."),
     device: str = typer.Option("auto", "--device", callback=check_device),

@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from rura.cli.options import check_device, check_seed, plugin_names, split_commas
+from rura.cli.options import check_device, check_seed, plugin_names, side_option, split_commas
+from rura.limits import MAX_INPUT_SIDE
 
 
 def embed_command(
@@ -25,7 +26,12 @@ def embed_command(
     lesions: list[str] = typer.Option(
         [], "--lesions", help="Lesion codes whose masks the focus uses, e.g. ma,he,cws."
     ),
-    image_size: int = typer.Option(0, "--size", help="Input size in px (0: the backbone's)."),
+    image_size: int = typer.Option(
+        0,
+        "--size",
+        callback=side_option(MAX_INPUT_SIDE, zero="the backbone's"),
+        help="Input size in px (0: the backbone's).",
+    ),
     normalize: str = typer.Option(
         "none",
         "--normalize",

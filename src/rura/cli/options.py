@@ -93,3 +93,21 @@ def parse_seeds(values: Iterable[str] | str | None) -> list[int]:
         if seed not in seeds:
             seeds.append(seed)
     return seeds
+
+
+def side_option(maximum: int, *, minimum: int | None = None, zero: str | None = None) -> Any:
+    """A callback checking an image-side option: ``minimum`` (default ``MIN_INPUT_SIDE``) to
+    ``maximum`` px, or 0 when ``zero`` says what 0 means (``"the backbone's"``)."""
+    from rura.limits import MIN_INPUT_SIDE
+
+    low = MIN_INPUT_SIDE if minimum is None else minimum
+
+    def check(value: int) -> int:
+        if value == 0 and zero is not None:
+            return value
+        if not low <= value <= maximum:
+            default = f", or 0 for {zero}" if zero else ""
+            raise typer.BadParameter(f"{value} px is outside {low} to {maximum} px{default}")
+        return value
+
+    return check

@@ -13,8 +13,10 @@ from rura.cli.options import (
     check_seed,
     parse_reader_options,
     plugin_names,
+    side_option,
     split_commas,
 )
+from rura.limits import MAX_SEGMENTATION_SIDE
 
 if TYPE_CHECKING:
     from rura.data.manifest import Manifest
@@ -41,8 +43,18 @@ def train(
         "imagenet", "--weights", "-w", help="Encoder weights: none, imagenet (online) or a file."
     ),
     loss: str = typer.Option("focal+dice", "--loss", help="focal, dice or focal+dice."),
-    size: int = typer.Option(1024, "--size", help="Image side after the field-of-view crop, px."),
-    patch: int = typer.Option(256, "--patch", help="Training patch side, px (<= --size)."),
+    size: int = typer.Option(
+        1024,
+        "--size",
+        callback=side_option(MAX_SEGMENTATION_SIDE, minimum=32),
+        help="Image side after the field-of-view crop, px.",
+    ),
+    patch: int = typer.Option(
+        256,
+        "--patch",
+        callback=side_option(MAX_SEGMENTATION_SIDE, minimum=32),
+        help="Training patch side, px (<= --size).",
+    ),
     epochs: int = typer.Option(20, "--epochs", min=1),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     lr: float = typer.Option(1e-3, "--lr", help="AdamW learning rate (cosine decay)."),
@@ -125,7 +137,12 @@ def evaluate(
     option: list[str] = typer.Option(
         [], "--option", help="Dataset option KEY=VALUE, e.g. part=segmentation."
     ),
-    size: int = typer.Option(0, "--size", help="Input side, px (0: the training size)."),
+    size: int = typer.Option(
+        0,
+        "--size",
+        callback=side_option(MAX_SEGMENTATION_SIDE, zero="the training size"),
+        help="Input side, px (0: the training size).",
+    ),
     threshold: float = typer.Option(
         -1.0, "--threshold", help="Mask threshold (-1: the model's, per lesion)."
     ),
@@ -174,7 +191,10 @@ def predict(
         -1.0, "--threshold", help="Mask threshold (-1: the model's, per lesion)."
     ),
     size: int = typer.Option(
-        0, "--size", help="Input side, px (0: training size; larger predicts in tiles)."
+        0,
+        "--size",
+        callback=side_option(MAX_SEGMENTATION_SIDE, zero="the training size"),
+        help="Input side, px (0: training size; larger predicts in tiles).",
     ),
     overlap: float = typer.Option(0.25, "--overlap", min=0.0, max=0.9, help="Tile overlap."),
     batch_size: int = typer.Option(4, "--batch-size", min=1),

@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rura.cli.options import check_device, check_seed, plugin_names, split_commas
+from rura.cli.options import check_device, check_seed, plugin_names, side_option, split_commas
+from rura.limits import MAX_INPUT_SIDE
 
 similarity_app = typer.Typer(
     help="Which known disease is most like the target (the Siamese stage).",
@@ -48,7 +49,12 @@ def train_command(
     backbone: str = typer.Option("vgg19", "--backbone", "-b", help="Backbone name."),
     weights: str = typer.Option("imagenet", "--weights", "-w", help="none, imagenet or a file."),
     epochs: int = typer.Option(10, "--epochs", min=1),
-    size: int = typer.Option(0, "--size", help="Input size in px (0: the backbone's)."),
+    size: int = typer.Option(
+        0,
+        "--size",
+        callback=side_option(MAX_INPUT_SIDE, zero="the backbone's"),
+        help="Input size in px (0: the backbone's).",
+    ),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     pairs_per_epoch: int = typer.Option(2000, "--pairs-per-epoch", min=2),
     val_pairs: int = typer.Option(1000, "--val-pairs", min=2, help="Fixed validation pairs."),
@@ -171,7 +177,9 @@ def compare_command(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     weights: str = typer.Option("imagenet", "--weights", "-w"),
     epochs: int = typer.Option(10, "--epochs", min=1),
-    size: int = typer.Option(0, "--size"),
+    size: int = typer.Option(
+        0, "--size", callback=side_option(MAX_INPUT_SIDE, zero="the backbone's")
+    ),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     pairs_per_epoch: int = typer.Option(2000, "--pairs-per-epoch", min=2),
     lr: float = typer.Option(1e-4, "--lr", min=0.0),

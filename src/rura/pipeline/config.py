@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from rura.errors import RuraError, UnknownPluginError
+from rura.limits import MAX_INPUT_SIDE, MAX_SEGMENTATION_SIDE, MIN_INPUT_SIDE
 
 #: A plain value: what plugin parameters and reader options hold.
 Scalar = str | int | float | bool | None
@@ -93,7 +94,12 @@ class SimilarityConfig(Section):
     backbone: str = Field("vgg19", description="Siamese backbone (the paper's VGG19).")
     weights: str = Field("imagenet", description="none, imagenet, or a local weights file.")
     epochs: int = Field(10, ge=1, description="Training epochs.")
-    size: int | None = Field(None, ge=16, description="Input size in px (default: backbone's).")
+    size: int | None = Field(
+        None,
+        ge=MIN_INPUT_SIDE,
+        le=MAX_INPUT_SIDE,
+        description="Input size in px (default: backbone's).",
+    )
     batch_size: int = Field(32, ge=1, description="Pairs per batch.")
     pairs_per_epoch: int = Field(2000, ge=2, description="Balanced pairs drawn each epoch.")
     val_pairs: int = Field(1000, ge=2, description="Validation pairs.")
@@ -124,9 +130,14 @@ class SegmentationConfig(Section):
     loss: Literal["focal", "dice", "focal+dice"] = Field("focal+dice", description="Loss.")
     epochs: int = Field(20, ge=1, description="Training epochs.")
     size: int = Field(
-        1024, ge=32, description="Field-of-view side in px (1024: microaneurysms stay visible)."
+        1024,
+        ge=32,
+        le=MAX_SEGMENTATION_SIDE,
+        description="Field-of-view side in px (1024: microaneurysms stay visible).",
     )
-    patch: int = Field(256, ge=32, description="Training patch size in px.")
+    patch: int = Field(
+        256, ge=32, le=MAX_SEGMENTATION_SIDE, description="Training patch size in px."
+    )
     patches_per_image: int = Field(16, ge=1, description="Patches per image per epoch.")
     lesion_p: float = Field(
         0.7, ge=0, le=1, description="Share of patches centred on a lesion pixel."
@@ -176,7 +187,9 @@ class DiagnosisConfig(Section):
 
     backbone: str = Field("resnet18", description="Feature backbone (the paper's ResNet18).")
     weights: str = Field("imagenet", description="none, imagenet, or a local weights file.")
-    image_size: int | None = Field(None, ge=16, description="Input px (default: backbone's).")
+    image_size: int | None = Field(
+        None, ge=MIN_INPUT_SIDE, le=MAX_INPUT_SIDE, description="Input px (default: backbone's)."
+    )
     focus: FocusMode = Field(
         "two-stream",
         description="What the backbone sees: none, masked (the paper's), mask, overlay, crop, "
@@ -470,6 +483,11 @@ def check_config(config: PipelineConfig, base: Path, where: str) -> None:
         )
     if config.similarity.most_similar == config.target:
         raise RuraError(f"{where}: similarity.most_similar cannot be the target disease")
+    if config.similarity.most_similar == config.normal:
+        raise RuraError(
+            f"{where}: similarity.most_similar is the normal label {config.normal!r}; name a "
+            "known disease"
+        )
     segmentation = config.segmentation
     model = given_segmenter(config)
     if segmentation.enabled and model is None and data.lesions is None:
@@ -516,12 +534,29 @@ def check_config(config: PipelineConfig, base: Path, where: str) -> None:
     out = resolve_path(config.out, base)
     if out.exists() and not out.is_dir():
         raise RuraError(f"{where}: out: {out} is a file; choose another out (a folder)")
+    _check_out_apart(config, out.resolve(), base, where)
     check_clusterer_params(
         config.diagnosis.clusterer,
         config.diagnosis.n_clusters,
         config.diagnosis.clusterer_params,
         f"{where}: diagnosis.clusterer_params",
     )
+
+
+def _check_out_apart(config: PipelineConfig, out: Path, base: Path, where: str) -> None:
+    """The run folder and the data folders must not hold one another: a run writing into its
+    data would read its own outputs as images next time, and a rerun clears folders in it."""
+    for name in ("known", "evaluation", "lesions", "target_examples", "reference"):
+        value = getattr(config.data, name)
+        if value is None:
+            continue
+        data = dataset_path(value, base).resolve()
+        folder = data if data.is_dir() else data.parent
+        if out == folder or folder in out.parents or out in folder.parents:
+            raise RuraError(
+                f"{where}: out {out} and data.{name} {folder} hold one another; the run would "
+                "mix its outputs with the images: choose an out beside the data"
+            )
 
 
 def check_clusterer_params(name: str, n_clusters: int, params: dict[str, Any], where: str) -> None:
