@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rura.errors import RuraError
 from rura.plugins import get_registry
 from rura.registry import KINDS, Kind
 
@@ -72,8 +73,30 @@ def create_segmenter(
 
 
 def load_dataset(name: str, root: str | Path, **options: Any) -> Any:
-    """The manifest of the dataset at ``root``, read by the dataset plugin ``name``."""
-    return get_registry().get("dataset", name).factory(Path(root), **options)
+    """The manifest of the dataset at ``root``, read by the dataset plugin ``name``; an option
+    the reader does not take is a one-line error listing those it does."""
+    import inspect
+
+    factory = get_registry().get("dataset", name).factory
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # a callable without a signature: let it check
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(Path(root), **options)
+        except TypeError:
+            takes = [
+                p.name
+                for p in list(signature.parameters.values())[1:]
+                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+            ]
+            unknown = [key for key in options if key not in takes]
+            raise RuraError(
+                f"dataset {name!r} does not take the option(s) {', '.join(unknown) or '(these)'}"
+                f"; it takes {', '.join(takes) or 'none'} (see rura plugins --kind dataset)"
+            ) from None
+    return factory(Path(root), **options)
 
 
 def get_modality(name: str) -> Any:

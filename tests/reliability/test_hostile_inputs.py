@@ -446,6 +446,13 @@ CASES = [
         _root_sidecar,
     ),
     Case(
+        "reader option unknown",
+        ["data", "inspect", "folder", "{d}/known", "-o", "bogus=1"],
+        USER,
+        ("bogus", "it takes"),
+        datasets,
+    ),
+    Case(
         "file name not UTF-8",
         ["data", "inspect", "folder", "{d}/evaluation", "--quick"],
         USER,
