@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rura.errors import RuraError
+from rura.errors import UnknownOptionError
 from rura.plugins import get_registry
 from rura.registry import KINDS, Kind
 
@@ -92,7 +92,7 @@ def load_dataset(name: str, root: str | Path, **options: Any) -> Any:
                 if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
             ]
             unknown = [key for key in options if key not in takes]
-            raise RuraError(
+            raise UnknownOptionError(
                 f"dataset {name!r} does not take the option(s) {', '.join(unknown) or '(these)'}"
                 f"; it takes {', '.join(takes) or 'none'} (see rura plugins --kind dataset)"
             ) from None

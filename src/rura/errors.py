@@ -22,3 +22,7 @@ class UnknownPluginError(RuraError, LookupError):
         self.kind = kind
         self.name = name
         self.suggestions = suggestions
+
+
+class UnknownOptionError(RuraError, TypeError):
+    """An option a plugin does not take; the message lists those it does."""

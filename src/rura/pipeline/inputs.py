@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from rura.data.manifest import Manifest
-from rura.errors import RuraError
+from rura.errors import RuraError, UnknownOptionError
 from rura.features.store import manifest_digest
 from rura.pipeline.config import PipelineConfig, dataset_spec, resolve_path
 
@@ -35,6 +35,8 @@ class Inputs:
         options = self.config.data.options.get(key, {})
         try:
             return resolve_dataset(dataset_spec(spec, self.base), **options)
+        except UnknownOptionError as error:
+            raise RuraError(f"data.options.{key}: {error}") from None
         except RuraError as error:
             raise RuraError(f"data.{key}: {error}") from None
         except TypeError as error:  # an option the reader does not take
