@@ -11,3 +11,7 @@ MIN_INPUT_SIDE = 16
 MAX_INPUT_SIDE = 4096
 #: The largest field-of-view side for segmentation (12 MP photos are about 4000 px wide).
 MAX_SEGMENTATION_SIDE = 8192
+#: The largest seed: numpy's and scikit-learn's random states take 32-bit seeds.
+MAX_SEED = 2**32 - 1
+#: The most bootstrap resamples (10,000 already gives a stable 95% interval).
+MAX_BOOTSTRAP = 100_000

@@ -69,6 +69,10 @@ def _bomb() -> str:
     return "\n".join(lines) + "\n" + BASE_CONFIG
 
 
+def _datasets_only() -> Callable[[Path], None]:
+    return datasets
+
+
 def _and(*setups: Callable[[Path], None]) -> Callable[[Path], None]:
     def setup(root: Path) -> None:
         for step in setups:
@@ -317,7 +321,30 @@ CASES = [
         _config(**{"out: ": "out: .  # "}),
     ),
     # -- options -------------------------------------------------------------------------------
-    Case("seed negative", [*RUN, "--seed", "-1"], USAGE, ("--seed", "negative"), _config()),
+    Case("seed negative", [*RUN, "--seed", "-1"], USAGE, ("--seed", "outside 0"), _config()),
+    Case("seed huge", [*RUN, "--seed", "10" + "0" * 27], USAGE, ("--seed", "32-bit"), _config()),
+    Case(
+        "segmenter lr NaN",
+        ["segment", "train", "{d}/known", "--out", "{d}/out", "--lr", "nan"],
+        USAGE,
+        ("--lr", "finite"),
+        _datasets_only(),
+    ),
+    Case("empty dataset path", ["embed", "", "--out", "{d}/out"], USER, ("empty dataset path",)),
+    Case(
+        "normal not a known label",
+        RUN,
+        USER,
+        ("normal", "healthy", "labels are"),
+        _config("normal: healthy\n"),
+    ),
+    Case(
+        "similar not a known label",
+        RUN,
+        USER,
+        ("most_similar", "rvo"),
+        _config(**{"most_similar: amd": "most_similar: rvo"}),
+    ),
     Case("seed not a number", [*RUN, "--seed", "one"], USAGE, ("--seed", "integer"), _config()),
     Case("no such command", ["diagnoze"], USAGE, ("diagnoze",)),
     Case("plugin kind", ["plugins", "--kind", "gadget"], USAGE, ("gadget",)),

@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> None:
         if debugging():
             raise
         _fail(*explain(error))
+    if code == INTERRUPTED_EXIT:  # Typer turns Ctrl-C into a silent exit 130
+        _fail("interrupted; run the same command again to resume", INTERRUPTED_EXIT)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -8,8 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rura.cli.options import check_device, parse_seeds, plugin_names, side_option
-from rura.limits import MAX_INPUT_SIDE
+from rura.cli.options import check_device, check_rate, parse_seeds, plugin_names, side_option
+from rura.limits import MAX_BOOTSTRAP, MAX_INPUT_SIDE
 
 PAPER_BACKBONES = "resnet18,resnet34,resnet50,googlenet,mobilenetv2_100,alexnet,vgg16"
 
@@ -41,11 +41,13 @@ def baseline_command(
         help="Input size in px (0: the backbone's).",
     ),
     batch_size: int = typer.Option(16, "--batch-size", min=1),
-    lr: float = typer.Option(1e-4, "--lr", min=0.0, help="Adam learning rate."),
+    lr: float = typer.Option(1e-4, "--lr", callback=check_rate, help="Adam learning rate."),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Flips, colour jitter."),
     device: str = typer.Option("auto", "--device", callback=check_device),
     workers: int = typer.Option(-1, "--workers", help="DataLoader workers (-1: up to 4)."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples."),
+    bootstrap: int = typer.Option(
+        1000, "--bootstrap", min=0, max=MAX_BOOTSTRAP, help="Bootstrap resamples."
+    ),
     out: Path = typer.Option(Path("baseline-output"), "--out", "-o", help="Output folder."),
     on_error: str = typer.Option("raise", "--on-error", help="raise or skip unreadable images."),
     zsl: Path = typer.Option(

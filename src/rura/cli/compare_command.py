@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rura.cli.options import check_device, parse_seeds, plugin_names, side_option, split_commas
-from rura.limits import MAX_INPUT_SIDE
+from rura.limits import MAX_BOOTSTRAP, MAX_INPUT_SIDE
 
 FORMS = (
     "rura compare RUN_DIR_OR_CONFIG [--cluster ...] (a run of `rura run`, or its config), or "
@@ -119,7 +119,9 @@ def compare_command(
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     workers: int = typer.Option(-1, "--workers", help="DataLoader workers (-1: up to 4)."),
     device: str = typer.Option("auto", "--device", callback=check_device),
-    bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples."),
+    bootstrap: int = typer.Option(
+        1000, "--bootstrap", min=0, max=MAX_BOOTSTRAP, help="Bootstrap resamples."
+    ),
     on_error: str = typer.Option("raise", "--on-error", help="raise or skip unreadable images."),
     set_values: list[str] = typer.Option(
         [], "--set", help="Run form: override a config value, KEY=VALUE (as `rura run --set`)."
@@ -189,8 +191,17 @@ def _compare_data(**settings: Any) -> None:
     rows = run_compare(config, on_row=lambda row: err.print(_row_line(row)))
     print_table(rows, len(config.seeds))
     err.print(f"leaderboard: {config.out / 'leaderboard.csv'} (.md, .json, .png)")
-    if all("error" in row for row in rows):
-        raise typer.Exit(1)
+    _fail_if_all_failed(rows, config.out / "leaderboard.md")
+
+
+def _fail_if_all_failed(rows: list[dict[str, Any]], where: Path) -> None:
+    """Exit 1 with one line when no combination could be scored."""
+    if rows and all("error" in row for row in rows):
+        from rura.errors import RuraError
+
+        raise RuraError(
+            f"all {len(rows)} combination(s) failed (first: {rows[0]['error']}); see {where}"
+        )
 
 
 def _compare_run(
@@ -217,14 +228,12 @@ def _compare_run(
     try:
         rows = compare_pipeline(pipeline, config, on_row=lambda row: err.print(_row_line(row)))
     except KeyboardInterrupt:
-        err.print("interrupted: run the same command again to resume (finished work is cached)")
-        raise typer.Exit(130) from None
+        raise typer.Exit(130) from None  # the CLI says how to resume (finished work is cached)
     print_table(rows, len({row["seed"] for row in rows}))
     out = pipeline.run_dir / "compare"
     err.print(f"leaderboard: {out / 'leaderboard.csv'} (.md, .json, .png)")
     err.print(f"for the run's report: rura report {pipeline.run_dir}")
-    if all("error" in row for row in rows):
-        raise typer.Exit(1)
+    _fail_if_all_failed(rows, out / "leaderboard.md")
 
 
 def _row_line(row: dict[str, Any]) -> str:

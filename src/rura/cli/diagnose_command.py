@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from rura.cli.options import check_device
+from rura.limits import MAX_SEED
 
 
 def diagnose_command(
@@ -28,7 +29,7 @@ def diagnose_command(
     workers: int = typer.Option(-1, "--workers", help="DataLoader workers (-1: up to 4)."),
     on_error: str = typer.Option("raise", "--on-error", help="raise or skip unreadable images."),
     seed: int = typer.Option(
-        -1, "--seed", min=-1, help="Seed (-1: the model's; features don't vary)."
+        -1, "--seed", min=-1, max=MAX_SEED, help="Seed (-1: the model's; features don't vary)."
     ),
     overlay_size: int = typer.Option(
         2048, "--overlay-size", min=0, help="Longest overlay side, px (0: the source's size)."

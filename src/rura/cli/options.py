@@ -72,9 +72,11 @@ def check_device(value: str) -> str:
 
 def check_seed(value: int | None) -> int | None:
     """``--seed`` is a non-negative integer (numpy's and torch's seeds are)."""
-    if value is not None and value < 0:
+    from rura.limits import MAX_SEED
+
+    if value is not None and not 0 <= value <= MAX_SEED:
         raise typer.BadParameter(
-            f"{value} is negative; use a seed of 0 or more", param_hint="--seed"
+            f"{value} is outside 0 to {MAX_SEED} (seeds are 32-bit)", param_hint="--seed"
         )
     return value
 
@@ -111,3 +113,12 @@ def side_option(maximum: int, *, minimum: int | None = None, zero: str | None = 
         return value
 
     return check
+
+
+def check_rate(value: float) -> float:
+    """A learning rate or margin: a finite number above 0."""
+    import math
+
+    if not math.isfinite(value) or value <= 0:
+        raise typer.BadParameter(f"{value} must be a finite number above 0")
+    return value

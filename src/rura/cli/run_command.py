@@ -65,8 +65,7 @@ def run_command(
     try:
         result = pipeline.run(from_stage=from_stage, until=until)
     except KeyboardInterrupt:
-        err.print(f"interrupted: run `rura run {config}` again to resume")
-        raise typer.Exit(130) from None
+        raise typer.Exit(130) from None  # the CLI says how to resume
     _print_results(pipeline.run_dir, result)
 
 
@@ -104,8 +103,7 @@ def ablate_command(
             echo=lambda m: err.print(m),
         )
     except KeyboardInterrupt:
-        err.print(f"interrupted: run `rura ablate {config}` again to resume")
-        raise typer.Exit(130) from None
+        raise typer.Exit(130) from None  # the CLI says how to resume
     out = Path(rows[-1]["run_dir"]) / "ablation"
     Console(highlight=False).print((out / "ablation.md").read_text())
     Console(highlight=False).print(f"tables: {out}")

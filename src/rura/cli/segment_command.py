@@ -10,6 +10,7 @@ import typer
 
 from rura.cli.options import (
     check_device,
+    check_rate,
     check_seed,
     parse_reader_options,
     plugin_names,
@@ -57,7 +58,9 @@ def train(
     ),
     epochs: int = typer.Option(20, "--epochs", min=1),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
-    lr: float = typer.Option(1e-3, "--lr", help="AdamW learning rate (cosine decay)."),
+    lr: float = typer.Option(
+        1e-3, "--lr", callback=check_rate, help="AdamW learning rate (cosine decay)."
+    ),
     lesion_p: float = typer.Option(
         0.7, "--lesion-p", min=0.0, max=1.0, help="Share of patches centred on a lesion pixel."
     ),

@@ -9,7 +9,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rura.cli.options import check_device, check_seed, plugin_names, side_option, split_commas
+from rura.cli.options import (
+    check_device,
+    check_rate,
+    check_seed,
+    plugin_names,
+    side_option,
+    split_commas,
+)
 from rura.limits import MAX_INPUT_SIDE
 
 similarity_app = typer.Typer(
@@ -58,9 +65,11 @@ def train_command(
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     pairs_per_epoch: int = typer.Option(2000, "--pairs-per-epoch", min=2),
     val_pairs: int = typer.Option(1000, "--val-pairs", min=2, help="Fixed validation pairs."),
-    lr: float = typer.Option(1e-4, "--lr", min=0.0),
+    lr: float = typer.Option(1e-4, "--lr", callback=check_rate),
     loss: str = typer.Option("both", "--loss", help="contrastive, bce or both."),
-    margin: float = typer.Option(1.0, "--margin", min=0.0, help="Contrastive margin m."),
+    margin: float = typer.Option(
+        1.0, "--margin", callback=check_rate, help="Contrastive margin m."
+    ),
     hard_negatives: bool = typer.Option(False, "--hard-negatives", help="Mine hard negatives."),
     freeze_backbone: bool = typer.Option(
         False, "--freeze-backbone", help="Train only the projection and head (cached features)."
@@ -182,9 +191,9 @@ def compare_command(
     ),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     pairs_per_epoch: int = typer.Option(2000, "--pairs-per-epoch", min=2),
-    lr: float = typer.Option(1e-4, "--lr", min=0.0),
+    lr: float = typer.Option(1e-4, "--lr", callback=check_rate),
     loss: str = typer.Option("both", "--loss"),
-    margin: float = typer.Option(1.0, "--margin", min=0.0),
+    margin: float = typer.Option(1.0, "--margin", callback=check_rate),
     freeze_backbone: bool = typer.Option(False, "--freeze-backbone"),
     seed: int = typer.Option(0, "--seed", callback=check_seed),
     device: str = typer.Option("auto", "--device", callback=check_device),
@@ -233,8 +242,12 @@ def compare_command(
         table.add_row(row["backbone"], *cells, auc, f"{row['train_f1']:.4f}")
     Console().print(table)
     err.print(f"written: {out / 'compare.csv'} (.json, .md)")
-    if all("error" in row for row in rows):
-        raise typer.Exit(1)
+    if rows and all("error" in row for row in rows):
+        from rura.errors import RuraError
+
+        raise RuraError(
+            f"all {len(rows)} backbone(s) failed (first: {rows[0]['error']}); see {out}"
+        )
 
 
 def add_to(app: typer.Typer) -> None:

@@ -48,7 +48,9 @@ def add_to(app: typer.Typer) -> None:
     def synth(
         out: Path = typer.Argument(..., help="Folder to write the dataset to."),
         size: int = typer.Option(256, "--size", callback=_check_size, help="Image side, px."),
-        per_class: int = typer.Option(10, "--per-class", min=1, help="Images per class."),
+        per_class: int = typer.Option(
+            10, "--per-class", min=1, max=100_000, help="Images per class."
+        ),
         seed: int = typer.Option(
             0, "--seed", callback=check_seed, help="Random seed: same seed, same bytes."
         ),

@@ -17,6 +17,10 @@ def resolve_dataset(spec: str | Path, **options: object) -> Manifest:
     from rura.api import load_dataset
 
     text = str(spec)
+    if not text.strip():
+        raise ManifestError(
+            "an empty dataset path (an unset variable?); pass a folder, a manifest CSV or NAME:ROOT"
+        )
     name, sep, root = text.partition(":")
     if sep and not Path(text).exists() and len(name) > 1:
         return load_dataset(name, root, **options)

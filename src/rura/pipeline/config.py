@@ -20,7 +20,13 @@ from pydantic import (
 )
 
 from rura.errors import RuraError, UnknownPluginError
-from rura.limits import MAX_INPUT_SIDE, MAX_SEGMENTATION_SIDE, MIN_INPUT_SIDE
+from rura.limits import (
+    MAX_BOOTSTRAP,
+    MAX_INPUT_SIDE,
+    MAX_SEED,
+    MAX_SEGMENTATION_SIDE,
+    MIN_INPUT_SIDE,
+)
 
 #: A plain value: what plugin parameters and reader options hold.
 Scalar = str | int | float | bool | None
@@ -103,9 +109,9 @@ class SimilarityConfig(Section):
     batch_size: int = Field(32, ge=1, description="Pairs per batch.")
     pairs_per_epoch: int = Field(2000, ge=2, description="Balanced pairs drawn each epoch.")
     val_pairs: int = Field(1000, ge=2, description="Validation pairs.")
-    lr: float = Field(1e-4, gt=0, description="Adam learning rate.")
+    lr: float = Field(1e-4, gt=0, allow_inf_nan=False, description="Adam learning rate.")
     loss: Literal["contrastive", "bce", "both"] = Field("both", description="Training loss.")
-    margin: float = Field(1.0, gt=0, description="Contrastive margin.")
+    margin: float = Field(1.0, gt=0, allow_inf_nan=False, description="Contrastive margin.")
     hard_negatives: bool = Field(False, description="Mine hard negative pairs.")
     freeze_backbone: bool = Field(False, description="Train only the projection and head.")
     embedding_dim: int = Field(128, ge=2, description="Projection size before the L1 head.")
@@ -143,7 +149,7 @@ class SegmentationConfig(Section):
         0.7, ge=0, le=1, description="Share of patches centred on a lesion pixel."
     )
     batch_size: int = Field(8, ge=1, description="Patches per batch.")
-    lr: float = Field(1e-3, gt=0, description="AdamW learning rate.")
+    lr: float = Field(1e-3, gt=0, allow_inf_nan=False, description="AdamW learning rate.")
     threshold: float | None = Field(
         None, gt=0, lt=1, description="Mask threshold for every lesion (default: the model's own)."
     )
@@ -249,7 +255,9 @@ class DiagnosisConfig(Section):
 class EvaluationConfig(Section):
     """The last stage: metrics on the external set."""
 
-    bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples for 95% intervals.")
+    bootstrap: int = Field(
+        1000, ge=0, le=MAX_BOOTSTRAP, description="Bootstrap resamples for 95% intervals."
+    )
 
 
 class RuntimeConfig(Section):
@@ -313,7 +321,7 @@ class PipelineConfig(Section):
     normal: str = Field("normal", description="The label of normal images.")
     modality: str = Field("fundus", description="Imaging modality plugin.")
     out: str = Field("runs/rura", description="The run directory.")
-    seeds: list[Annotated[int, Field(ge=0)]] = Field(
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(
         [0],
         min_length=1,
         description="Seeds: each gives one diagnoser; results are mean ± std over them. "

@@ -85,9 +85,30 @@ class Inputs:
     def read_all(self) -> None:
         """Read every configured set now (each is cached), so an unreadable set or a known set
         holding the target fails before any work."""
-        _ = self.known, self.evaluation
-        if self.config.data.lesions is not None and self.config.segmentation.enabled:
-            _ = self.lesions
+        config = self.config
+        known = self.known
+        _ = self.evaluation
+        wanted = {"normal": config.normal}
+        if not config.similarity.enabled and config.diagnosis.fit_on == "similar":
+            wanted["similarity.most_similar"] = str(config.similarity.most_similar)
+        for key, label in wanted.items():
+            if label not in known.labels:
+                raise RuraError(
+                    f"{key} {label!r}: no image of data.known ({known.source}) is labelled so; "
+                    f"its labels are {', '.join(known.labels)}"
+                )
+        if config.data.lesions is not None and config.segmentation.enabled:
+            from rura.pipeline.config import given_segmenter
+
+            if given_segmenter(config) is None:
+                missing = [x for x in config.segmentation.lesions if x not in self.lesions.lesions]
+                if missing:
+                    raise RuraError(
+                        f"segmentation.lesions: data.lesions ({self.lesions.source}) has no "
+                        f"mask_{missing[0]} column; it has masks for "
+                        f"{', '.join(self.lesions.lesions) or 'no lesion'}: set "
+                        "segmentation.lesions among them"
+                    )
         _ = self.separate_reference
 
     def check_target(self) -> None:

@@ -43,6 +43,8 @@ def resolve_images(spec: str | Path, **options: object) -> Manifest:
     of image files."""
     from rura.data.spec import resolve_dataset
 
+    if not str(spec).strip():
+        return resolve_dataset(spec, **options)  # refuses an empty path in one line
     path = Path(spec)
     if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
         return Manifest.from_records(  # a file the user named: wherever a link leads
