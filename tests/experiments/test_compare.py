@@ -149,10 +149,10 @@ def test_unknown_labels_are_listed(sets, tmp_path):
         run_compare(config(sets, tmp_path / "x", target="mild_dr", normal_label="healthy"))
 
 
-def test_single_class_evaluation_reports_auc_as_undefined(sets, tmp_path):
-    rows = run_compare(config(sets, tmp_path / "one", target="mild_dr", clusterers=["kmeans"]))
-    assert rows[0]["n_eval"] == 10 and rows[0]["auc"] is None
-    assert "n/a" in (tmp_path / "one" / "leaderboard.md").read_text()
+def test_a_one_class_evaluation_is_refused_before_any_work(sets, tmp_path):
+    with pytest.raises(RuraError, match=r"no image labelled 'mild_dr' \(--target\); a comparison"):
+        run_compare(config(sets, tmp_path / "one", target="mild_dr", clusterers=["kmeans"]))
+    assert not (tmp_path / "one").exists()
 
 
 def test_oracle_with_a_source_set_is_refused_before_any_work(sets, tmp_path):

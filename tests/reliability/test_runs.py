@@ -108,3 +108,15 @@ def test_a_one_class_evaluation_is_a_loud_warning(tmp_path, capsys):
     assert any("none 'normal'" in message for message in state["warnings"]["evaluation"])
     report = (tmp_path / "out" / "report.md").read_text()
     assert "Warning: the evaluation set has 3 scored images, all 'mild_dr'" in report
+
+
+def test_a_similar_disease_whose_images_are_all_unreadable_is_refused(tmp_path):
+    from rura.errors import RuraError
+
+    config = _config(tmp_path)
+    for image in (tmp_path / "known" / "amd").iterdir():
+        image.write_bytes(b"")  # every image of the similar disease unreadable
+    text = config.read_text() + "runtime: {on_error: skip}\n"
+    config.write_text(text)
+    with pytest.raises(RuraError, match="none of the 2 'amd' images of the fit set"):
+        Pipeline.from_config(config, progress=False).run()

@@ -67,13 +67,19 @@ def load_inputs(config: CompareConfig) -> Inputs:
 
     if config.mapping == "oracle" and config.source:
         raise RuraError("mapping 'oracle' fits on the evaluated set: run it without --source")
-    evaluation = resolve_dataset(config.data)
-    labels = set(evaluation.table["label"])
-    if config.target not in labels and config.normal_label not in labels:
+    if config.mapping == "reference" and not (config.reference or config.reference_label):
         raise RuraError(
-            f"{evaluation.source}: no image labelled {config.target!r} (--target) or "
-            f"{config.normal_label!r} (--normal); labels present: {', '.join(sorted(labels))}"
+            "mapping 'reference' needs known-normal reference images: pass --reference DATA, "
+            "or --source with --reference-label LABEL (or choose --mapping lesion-burden)"
         )
+    evaluation = resolve_dataset(config.data)
+    labels = set(evaluation.table["label"]) - {""}
+    for option, label in (("--target", config.target), ("--normal", config.normal_label)):
+        if label not in labels:  # scoring one class (or none) cannot mean what it says
+            raise RuraError(
+                f"{evaluation.source}: no image labelled {label!r} ({option}); a comparison "
+                f"scores both classes; labels present: {', '.join(sorted(labels)) or 'none'}"
+            )
     keep = evaluation.table["label"].isin([config.target, config.normal_label])
     evaluation = evaluation.subset(keep.to_numpy())
     truth = (evaluation.table["label"] == config.target).to_numpy()

@@ -663,6 +663,22 @@ class Pipeline:
                 if seed == first:
                     kept = int(store.valid.sum())
                     self.note_skipped("features", name, kept, store.size)
+                    if name == "source":
+                        self._check_fit_classes(store)
+
+    def _check_fit_classes(self, store: Any) -> None:
+        """Each class the clusterer fits on must keep readable images: a similar disease whose
+        images were all skipped would leave a fit on normal eyes alone."""
+        labels = store.manifest.table["label"].to_numpy()
+        valid = store.valid
+        for label in sorted(set(labels) - {""}):
+            rows = labels == label
+            if not valid[rows].any():
+                raise RuraError(
+                    f"features: none of the {int(rows.sum())} {label!r} images of the fit set "
+                    "could be read (see features/); the diagnosis cannot fit without them: "
+                    "fix or replace those files"
+                )
 
     def _stage_diagnosis(self, resumable: bool) -> None:
         from rura.pipeline.diagnosis import fit_and_predict
