@@ -286,7 +286,15 @@ def _classify(
     ids = store.manifest.table["id"].to_numpy()[valid]
     if not len(ids):
         return {}, skipped
+    import numpy as np
+
     features = store.features[valid]
+    if not np.isfinite(features).all():
+        broken = int((~np.isfinite(features).all(axis=1)).sum())
+        raise RuraError(
+            f"{bundle.path}: the backbone gave non-finite features for {broken} readable "
+            "image(s); its weights are damaged: re-create the model with rura run"
+        )
     burden = None
     if diagnoser.evidence_ != "distance":
         table = store.lesion_burden()

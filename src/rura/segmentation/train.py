@@ -183,6 +183,11 @@ def train_segmenter(
                         loss=f"{total / count:.4f}",
                         dice=f"{best['score']:.3f}" if best["epoch"] is not None else "-",
                     )
+                if not math.isfinite(total):
+                    raise RuraError(
+                        f"{out}: training diverged in epoch {epoch + 1} (loss {total}); lower "
+                        "the learning rate (--lr, segmentation.lr)"
+                    )
                 val = validate(model, validation, loss_fn, settings, device, context)
                 row = {
                     "epoch": epoch + 1,

@@ -11,6 +11,7 @@ instant cannot change what the resumed run gives.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -113,6 +114,11 @@ def train_similarity(
         for epoch in range(len(history), settings.epochs):
             _reseed(settings.seed, epoch)
             loss = run.fit_epoch(optimizer, epoch)
+            if not math.isfinite(loss):
+                raise RuraError(
+                    f"{out}: training diverged in epoch {epoch + 1} (loss {loss}); lower the "
+                    "learning rate (--lr, similarity.lr)"
+                )
             train_metrics, val_metrics = run.evaluate()
             record = {"epoch": epoch + 1, "loss": loss, "train": train_metrics, "val": val_metrics}
             history.append(record)
