@@ -480,6 +480,13 @@ CASES = [
         datasets,
     ),
     Case(
+        "manifest without rows",
+        ["embed", "{d}/set.csv", "--out", "{d}/out", "--weights", "none"],
+        USER,
+        ("set.csv", "no image"),
+        _write("set.csv", "id,path,label\n"),
+    ),
+    Case(
         "file name not UTF-8",
         ["data", "inspect", "folder", "{d}/evaluation", "--quick"],
         USER,

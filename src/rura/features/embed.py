@@ -181,6 +181,8 @@ def embed(
 def _check_arguments(
     manifest: Manifest, focus: str, lesions: tuple[str, ...], on_error: str
 ) -> None:
+    if not len(manifest):
+        raise RuraError(f"{manifest.source}: holds no image; nothing to embed")
     if focus not in FOCUS_MODES:
         raise RuraError(f"unknown focus {focus!r}; choose one of {', '.join(FOCUS_MODES)}")
     if on_error not in ("raise", "skip"):
