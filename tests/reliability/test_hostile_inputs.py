@@ -320,6 +320,13 @@ CASES = [
         ("hold one another",),
         _config(**{"out: ": "out: .  # "}),
     ),
+    Case(
+        "from after until",
+        [*RUN, "--from", "report", "--until", "features"],
+        USER,
+        ("--from report comes after --until features",),
+        _config(),
+    ),
     # -- options -------------------------------------------------------------------------------
     Case("seed negative", [*RUN, "--seed", "-1"], USAGE, ("--seed", "outside 0"), _config()),
     Case("seed huge", [*RUN, "--seed", "10" + "0" * 27], USAGE, ("--seed", "32-bit"), _config()),

@@ -58,7 +58,7 @@ def run_command(
         config, config_overrides(set_values, seed), progress=not quiet, echo=lambda m: err.print(m)
     )
     if dry_run:
-        for stage, what in pipeline.plan(from_stage=from_stage):
+        for stage, what in pipeline.plan(from_stage=from_stage, until=until):
             typer.echo(f"{stage:<13} {what}")
         return
     _stop_on_sigterm()

@@ -120,7 +120,7 @@ class Pipeline:
         from rura.locks import folder_lock
 
         forced = _stages_from(from_stage)
-        last = STAGES.index(_check_stage(until)) if until else len(STAGES) - 1
+        last = _last_stage(from_stage, until)
         self.preflight()
         with folder_lock(self.run_dir, "rura run"):
             return self._run_locked(forced, last)
@@ -228,12 +228,16 @@ class Pipeline:
                 record["status"] = "stale"
         self._state.save()  # type: ignore[union-attr]
 
-    def plan(self, *, from_stage: str | None = None) -> list[tuple[str, str]]:
-        """``(stage, "run" | "cached" | "disabled")`` for every stage, without running any."""
+    def plan(
+        self, *, from_stage: str | None = None, until: str | None = None
+    ) -> list[tuple[str, str]]:
+        """``(stage, "run" | "cached" | "disabled")`` for every stage up to ``until``, without
+        running any."""
         forced = _stages_from(from_stage)
+        last = _last_stage(from_stage, until)
         state = RunState(self.run_dir, self._header())
         rows = []
-        for stage in STAGES:
+        for stage in STAGES[: last + 1]:
             stage_hash = self.stage_hash(stage)
             if not self._enabled(stage):
                 rows.append((stage, "disabled"))
@@ -753,6 +757,17 @@ def _check_stage(stage: str) -> str:
     if stage not in STAGES:
         raise RuraError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
     return stage
+
+
+def _last_stage(from_stage: str | None, until: str | None) -> int:
+    """The index of the last stage to run; ``--from`` after ``--until`` is an error."""
+    last = STAGES.index(_check_stage(until)) if until else len(STAGES) - 1
+    if from_stage is not None and STAGES.index(_check_stage(from_stage)) > last:
+        raise RuraError(
+            f"--from {from_stage} comes after --until {until}; stages run in the order "
+            f"{', '.join(STAGES)}"
+        )
+    return last
 
 
 def _stages_from(stage: str | None) -> set[str]:
