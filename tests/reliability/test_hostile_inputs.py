@@ -327,6 +327,13 @@ CASES = [
         ("--from report comes after --until features",),
         _config(),
     ),
+    Case(
+        "select a focus without masks",
+        ["select", "{d}/config.yaml", "--focus", "masked"],
+        USER,
+        ("--focus masked", "segmentation off"),
+        _config(),
+    ),
     # -- options -------------------------------------------------------------------------------
     Case("seed negative", [*RUN, "--seed", "-1"], USAGE, ("--seed", "outside 0"), _config()),
     Case("seed huge", [*RUN, "--seed", "10" + "0" * 27], USAGE, ("--seed", "32-bit"), _config()),

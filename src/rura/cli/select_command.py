@@ -78,6 +78,15 @@ def select_command(
         "mapping": _axis(mapping, "label-free mapping", ("reference", "lesion-burden")),
     }
     grid |= {key: value for key, value in given.items() if value}
+    needs_masks = [f"--focus {f}" for f in given["focus"] or [] if f != "none"]
+    needs_masks += [f"--evidence {e}" for e in given["evidence"] or [] if e != "distance"]
+    if needs_masks and not pipeline.config.segmentation.enabled:
+        from rura.errors import RuraError
+
+        raise RuraError(
+            f"{', '.join(needs_masks)} needs lesion masks, but the config turns segmentation "
+            "off; enable segmentation or leave those out"
+        )
     if pipeline.config.segmentation.enabled:
         pipeline.run(until="segmentation")
     selection = run_selection(pipeline, grid)
