@@ -188,7 +188,9 @@ def ensure_features(pipeline: Pipeline) -> list[str]:
         return []
     pipeline.log(
         f"compare: {pipeline.run_dir} has no up-to-date features for its config "
-        f"({', '.join(missing)} to run): running the pipeline up to the features stage first"
+        f"({', '.join(missing)} to run): running the pipeline up to the features stage first; "
+        "its results, model and report, made from the old inputs, are removed as stale "
+        f"(`rura run` makes them again)"
     )
     return pipeline.run(until="features").executed
 
