@@ -189,8 +189,8 @@ def ensure_features(pipeline: Pipeline) -> list[str]:
     pipeline.log(
         f"compare: {pipeline.run_dir} has no up-to-date features for its config "
         f"({', '.join(missing)} to run): running the pipeline up to the features stage first; "
-        "its results, model and report, made from the old inputs, are removed as stale "
-        f"(`rura run` makes them again)"
+        "results, model and report made from inputs that changed are removed as stale "
+        "(`rura run` makes them again)"
     )
     return pipeline.run(until="features").executed
 
