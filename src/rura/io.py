@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -107,8 +107,21 @@ def remove_stale_temporaries(folder: str | Path) -> None:
     folder = Path(folder)
     if folder.is_dir():
         for path in folder.glob(".*.tmp"):
-            if path.is_file():
+            if is_stale_temporary(path):
                 path.unlink(missing_ok=True)
+
+
+def holds_other_files(folder: Path, ours: Iterable[str] = ()) -> bool:
+    """Whether ``folder`` holds a file or folder not named in ``ours`` (killed writes aside)."""
+    names = set(ours)
+    return folder.is_dir() and any(
+        p.name not in names and not is_stale_temporary(p) for p in folder.iterdir()
+    )
+
+
+def is_stale_temporary(path: Path) -> bool:
+    """A file that :func:`atomic_path` names while writing (``.NAME.XXXX.tmp``)."""
+    return path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file()
 
 
 def _megabytes(size: int) -> str:

@@ -5,17 +5,16 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 from pathlib import Path
 
 from rura.errors import RuraError
+from rura.io import is_disk_full
 
 DEBUG_ENV = "RURA_DEBUG"
 #: Exit code of a failure that is rura's fault, not the user's (``EX_SOFTWARE``).
 INTERNAL_EXIT = 70
-DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 
 def debugging() -> bool:
@@ -58,7 +57,7 @@ def _explain_os_error(error: OSError) -> str:
     where = error.filename if error.filename is not None else None
     path = os.fsdecode(where) if where is not None else None
     reason = error.strerror or str(error)
-    if error.errno in DISK_FULL:
+    if is_disk_full(error):
         free = _free_space(path)
         target = path or "the output folder"
         return (

@@ -12,7 +12,6 @@ written only once the model, the images and the options are checked, under its f
 from __future__ import annotations
 
 import csv
-import errno
 import io
 import json
 import math
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rura.errors import RuraError
-from rura.io import atomic_path
+from rura.io import atomic_path, disk_full_error, is_disk_full, remove_stale_temporaries
 
 if TYPE_CHECKING:
     from rura.data.manifest import Manifest
@@ -95,10 +94,8 @@ def diagnose(
                 shutil.rmtree(out, ignore_errors=True)
             else:
                 _clear_outputs(out)
-            if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise RuraError(
-                    f"{out}: no space left on the disk; free space or choose another --out"
-                ) from None
+            if is_disk_full(error):
+                raise disk_full_error(out) from None
             raise
     return rows
 
@@ -244,8 +241,7 @@ def _clear_outputs(out: Path) -> None:
             shutil.rmtree(path)
         elif path.exists() or path.is_symlink():
             path.unlink()
-    for temporary in out.glob(".diagnoses.*.tmp"):  # a killed run's unfinished writes
-        temporary.unlink(missing_ok=True)
+    remove_stale_temporaries(out)  # a killed run's unfinished writes
 
 
 def _classify(

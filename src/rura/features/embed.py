@@ -30,6 +30,7 @@ from rura.features.store import (
 )
 from rura.io import (
     atomic_path,
+    holds_other_files,
     raise_if_disk_full,
     remove_stale_temporaries,
     removed_on_user_error,
@@ -214,7 +215,7 @@ def _start_fresh(out: Path, manifest: Manifest, config: dict, digest: str, dim: 
     if out.exists() and not out.is_dir():
         raise RuraError(f"{out}: exists and is not a folder; choose another --out")
     ours = {FEATURES, PARTIAL, PROGRESS, SKIPPED, BURDEN, MANIFEST, CONFIG}
-    foreign = out.is_dir() and any(p.name not in ours and not _temporary(p) for p in out.iterdir())
+    foreign = holds_other_files(out, ours)
     if foreign and not (out / CONFIG).exists():
         raise RuraError(f"{out}: exists and is not a feature directory; choose another --out")
     for name in (CONFIG, FEATURES, PARTIAL, PROGRESS, SKIPPED, BURDEN, MANIFEST):
@@ -228,11 +229,6 @@ def _start_fresh(out: Path, manifest: Manifest, config: dict, digest: str, dim: 
     manifest.to_csv(out / MANIFEST)
     full = {**config, "hash": digest, "n": len(manifest), "dim": dim}
     write_text(out / CONFIG, json.dumps(full, indent=2))
-
-
-def _temporary(path: Path) -> bool:
-    """A file an atomic write left behind when its process was killed."""
-    return path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file()
 
 
 def _read_burden(out: Path) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ CHECKPOINT = "checkpoint"
 LAST_STATE = "state.safetensors"
 FORMAT = "rura-segmenter/1"
 CHECKPOINT_FORMAT = "rura-segmenter-checkpoint/2"
+RESUME_FIX = "run without --resume"
 
 
 def read_config(model_dir: str | Path) -> dict[str, Any]:
@@ -97,7 +98,9 @@ def save_state(state: dict[str, Any], path: Path) -> None:
     """Write a state dict to ``path`` (safetensors), atomically."""
     from safetensors.torch import save_file
 
-    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    from rura.checkpoint import cpu_tensor
+
+    tensors = {k: cpu_tensor(v) for k, v in state.items()}
     with raise_if_disk_full(path), atomic_path(path) as temporary:
         save_file(tensors, str(temporary))
 
@@ -128,25 +131,19 @@ def save_checkpoint(
 ) -> None:
     """Write the checkpoint: ``model`` and the ``best`` weights (a state dict), ``optimizer``'s
     tensors and the JSON ``state``, as one file replaced in a single rename."""
-    from safetensors.torch import save_file
+    from rura.checkpoint import flatten_optimizer, write_checkpoint
 
-    tensors = {f"last.{k}": _tensor(v) for k, v in model.state_dict().items()}
-    tensors |= {f"best.{k}": _tensor(v) for k, v in (best or {}).items()}
-    optimizer_tensors, groups = _flatten_optimizer(optimizer.state_dict())
+    tensors = {f"last.{k}": v for k, v in model.state_dict().items()}
+    tensors |= {f"best.{k}": v for k, v in (best or {}).items()}
+    optimizer_tensors, groups = flatten_optimizer(optimizer.state_dict())
     tensors |= {f"optim.{k}": v for k, v in optimizer_tensors.items()}
-    metadata = {
-        "format": CHECKPOINT_FORMAT,
-        "state": json.dumps({**state, "param_groups": groups}),
-    }
-    path = checkpoint_path(model_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with raise_if_disk_full(path), atomic_path(path) as temporary:
-        save_file(tensors, str(temporary), metadata=metadata)
+    state = {**state, "param_groups": groups}
+    write_checkpoint(checkpoint_path(model_dir), tensors, state, CHECKPOINT_FORMAT)
 
 
 def read_checkpoint(model_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The checkpoint's JSON state and its tensors; a one-line error if there is none."""
-    from safetensors import safe_open
+    from rura.checkpoint import read_checkpoint as read
 
     path = checkpoint_path(model_dir)
     if not path.is_file():
@@ -155,16 +152,7 @@ def read_checkpoint(model_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             "its checkpoint is from an older rura" if older else "no checkpoint to resume from"
         )
         raise RuraError(f"{model_dir}: {problem}; run without --resume")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-        if metadata.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"format {metadata.get('format')!r}, not {CHECKPOINT_FORMAT}")
-        state = json.loads(metadata["state"])
-    except Exception as error:
-        raise _unreadable(path, error) from None
-    return state, tensors
+    return read(path, CHECKPOINT_FORMAT, RESUME_FIX)
 
 
 def restore_checkpoint(
@@ -172,13 +160,15 @@ def restore_checkpoint(
 ) -> dict[str, Any] | None:
     """Load a read checkpoint into ``model`` and ``optimizer``; returns the best epoch's weights
     (None if no epoch improved)."""
+    from rura.checkpoint import part, unflatten_optimizer, unreadable
+
     try:
-        model.load_state_dict(_part(tensors, "last."))
+        model.load_state_dict(part(tensors, "last."))
         groups = state["param_groups"]
-        optimizer.load_state_dict(_unflatten_optimizer(_part(tensors, "optim."), groups))
+        optimizer.load_state_dict(unflatten_optimizer(part(tensors, "optim."), groups))
     except Exception as error:
-        raise _unreadable(checkpoint_path(model_dir), error) from None
-    return _part(tensors, "best.") or None
+        raise unreadable(checkpoint_path(model_dir), error, RESUME_FIX) from None
+    return part(tensors, "best.") or None
 
 
 def load_checkpoint(
@@ -188,36 +178,3 @@ def load_checkpoint(
     best epoch's weights."""
     state, tensors = read_checkpoint(model_dir)
     return state, restore_checkpoint(model_dir, state, tensors, model, optimizer)
-
-
-def _unreadable(path: Path, error: Exception) -> RuraError:
-    first = (str(error).splitlines() or [type(error).__name__])[0]
-    return RuraError(f"{path}: unreadable checkpoint ({first}); run without --resume")
-
-
-def _tensor(value: Any) -> Any:
-    return value.detach().cpu().contiguous()
-
-
-def _part(tensors: dict[str, Any], prefix: str) -> dict[str, Any]:
-    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-
-def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Tensors keyed ``<param index>.<name>``; the param groups (plain values) for JSON."""
-    import torch
-
-    tensors = {}
-    for index, values in state["state"].items():
-        for name, value in values.items():
-            tensor = value if torch.is_tensor(value) else torch.tensor(value)
-            tensors[f"{index}.{name}"] = tensor.detach().cpu().contiguous()
-    return tensors, state["param_groups"]
-
-
-def _unflatten_optimizer(tensors: dict[str, Any], groups: list[dict[str, Any]]) -> dict[str, Any]:
-    state: dict[int, dict[str, Any]] = {}
-    for key, tensor in tensors.items():
-        index, name = key.split(".", 1)
-        state.setdefault(int(index), {})[name] = tensor
-    return {"state": state, "param_groups": groups}

@@ -12,6 +12,7 @@ from typing import Any
 
 from rura.data.manifest import Manifest
 from rura.errors import RuraError
+from rura.io import holds_other_files
 from rura.segmentation import store
 
 #: Training augmentations: ``basic`` (geometry and a mild colour jitter, the recipe before real
@@ -356,7 +357,7 @@ def _check_out(out: Path, resume: bool) -> None:
     if out.exists() and not out.is_dir():
         raise RuraError(f"{out}: exists and is not a folder; choose another --out")
     ours = {store.WEIGHTS, store.CONFIG, store.CHECKPOINT, ATTRIBUTION}
-    foreign = out.is_dir() and any(p.name not in ours and not _temporary(p) for p in out.iterdir())
+    foreign = holds_other_files(out, ours)
     if foreign and not (out / store.CONFIG).is_file() and not store.has_checkpoint(out):
         raise RuraError(f"{out}: exists and is not a segmenter folder; choose another --out")
 
@@ -372,11 +373,6 @@ def _prepare_out(out: Path, resume: bool) -> None:
             (out / name).unlink(missing_ok=True)
     remove_stale_temporaries(out / store.CHECKPOINT)
     out.mkdir(parents=True, exist_ok=True)
-
-
-def _temporary(path: Path) -> bool:
-    """A file an atomic write left behind when its process was killed."""
-    return path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file()
 
 
 def _check_resumable(out: Path, saved: dict[str, Any], settings: TrainSettings) -> None:

@@ -20,11 +20,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from rura.checkpoint import (
+    flatten_optimizer,
+    part,
+    read_checkpoint,
+    unflatten_optimizer,
+    unreadable,
+    write_checkpoint,
+)
 from rura.data.manifest import Manifest
 from rura.devices import autocast
 from rura.errors import RuraError
 from rura.io import (
-    atomic_path,
+    holds_other_files,
     raise_if_disk_full,
     remove_stale_temporaries,
     removed_on_user_error,
@@ -40,6 +48,7 @@ CHECKPOINT = "checkpoint.safetensors"
 #: Where rura before the one-file checkpoint kept its state (refused on --resume).
 OLD_CHECKPOINT_STATE = "checkpoint.json"
 CHECKPOINT_FORMAT = "rura-siamese-checkpoint/2"
+AFRESH = "train afresh into another --out"
 #: Settings that may change between a run and its ``--resume``.
 RESUMABLE = ("epochs", "device", "workers")
 
@@ -384,7 +393,7 @@ def _start(out: Path, settings: TrainSettings, resume: bool) -> dict[str, Any] |
         )
     if out.exists() and not out.is_dir():
         raise RuraError(f"{out}: exists and is not a folder; choose another --out")
-    if out.exists() and any(not _temporary(p) for p in out.iterdir()):
+    if holds_other_files(out):
         if (out / CONFIG_FILE).exists() or path.exists():
             raise RuraError(
                 f"{out}: already holds a similarity model; pass --resume to continue it "
@@ -394,72 +403,30 @@ def _start(out: Path, settings: TrainSettings, resume: bool) -> dict[str, Any] |
     return None
 
 
-def _temporary(path: Path) -> bool:
-    """A file an atomic write left behind when its process was killed."""
-    return path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file()
-
-
 def _read_state(path: Path) -> dict[str, Any]:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-        if metadata.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"format {metadata.get('format')!r}, not {CHECKPOINT_FORMAT}")
-        return dict(json.loads(metadata["state"]))
-    except Exception as error:
-        raise _unreadable(path, error) from None
-
-
-def _unreadable(path: Path, error: Exception) -> RuraError:
-    first = (str(error).splitlines() or [type(error).__name__])[0]
-    return RuraError(f"{path}: unreadable checkpoint ({first}); train afresh into another --out")
+    return read_checkpoint(path, CHECKPOINT_FORMAT, AFRESH, tensors=False)[0]
 
 
 def _save_checkpoint(
     out: Path, model: SiameseNet, optimizer: Any, settings: TrainSettings, history: list
 ) -> None:
     """Weights, Adam tensors and the JSON state as one file, replaced in a single rename."""
-    from safetensors.torch import save_file
-
-    tensors = {f"model.{k}": _copy(v) for k, v in model.state_dict().items()}
-    optimizer_state = optimizer.state_dict()
-    for index, values in optimizer_state["state"].items():
-        for key, value in values.items():
-            tensor = value if torch.is_tensor(value) else torch.tensor(value)
-            tensors[f"optim.{index}.{key}"] = _copy(tensor)
-    state = {
-        "settings": _fixed(settings),
-        "history": history,
-        "param_groups": optimizer_state["param_groups"],
-    }
-    metadata = {"format": CHECKPOINT_FORMAT, "state": json.dumps(state)}
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / CHECKPOINT
-    with raise_if_disk_full(path), atomic_path(path) as temporary:
-        save_file(tensors, str(temporary), metadata=metadata)
-
-
-def _copy(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.detach().cpu().contiguous()
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    optimizer_tensors, groups = flatten_optimizer(optimizer.state_dict())
+    tensors |= {f"optim.{k}": v for k, v in optimizer_tensors.items()}
+    state = {"settings": _fixed(settings), "history": history, "param_groups": groups}
+    write_checkpoint(out / CHECKPOINT, tensors, state, CHECKPOINT_FORMAT)
 
 
 def _load_checkpoint(out: Path, model: SiameseNet, optimizer: Any, state: dict) -> list:
-    from safetensors.torch import load_file
-
     path = out / CHECKPOINT
+    _, tensors = read_checkpoint(path, CHECKPOINT_FORMAT, AFRESH)
     try:
-        tensors = load_file(str(path))
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        per_param: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in tensors.items():
-            if key.startswith("optim."):
-                _, index, name = key.split(".", 2)
-                per_param.setdefault(int(index), {})[name] = value
-        optimizer.load_state_dict({"state": per_param, "param_groups": state["param_groups"]})
+        model.load_state_dict(part(tensors, "model."))
+        groups = state["param_groups"]
+        optimizer.load_state_dict(unflatten_optimizer(part(tensors, "optim."), groups))
     except Exception as error:
-        raise _unreadable(path, error) from None
+        raise unreadable(path, error, AFRESH) from None
     return list(state["history"])
 
 
