@@ -1,4 +1,5 @@
-"""Bounded readers for the YAML and JSON files users hand to rura.
+"""Bounded readers for the YAML and JSON files users hand to rura (JSON model files are read
+through :mod:`rura.validation`, which applies the same bounds).
 
 A config or model file is small, shallow and plain. These readers refuse anything else in one
 line before it can cost memory or mean two things: files over :data:`MAX_BYTES`, nesting deeper
@@ -9,7 +10,6 @@ loader's plain types are built).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -61,22 +61,6 @@ def load_yaml(text: str, where: str) -> Any:
         if loader is not None:
             loader.dispose()
     check_shape(value, where)
-    return value
-
-
-def read_json(path: str | Path, what: str, *, max_bytes: int = MAX_BYTES) -> Any:
-    """Parse the JSON file ``path`` within the bounds above; a one-line error otherwise."""
-    text = read_text(path, what, max_bytes=max_bytes)
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise RuraError(
-            f"{path}: not valid JSON at line {error.lineno}, column {error.colno} ({error.msg}); "
-            f"the {what} is damaged"
-        ) from None
-    except RecursionError:
-        raise RuraError(f"{path}: nested too deeply (at most {MAX_DEPTH} levels)") from None
-    check_shape(value, str(path))
     return value
 
 
