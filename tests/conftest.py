@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -76,6 +80,81 @@ def run_rura(*args: str, env: dict[str, str] | None = None, pythonpath: Path | N
     )
 
 
+def invoke_rura(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``rura ARGS`` in this process, as :func:`run_rura` runs it in a fresh one: the same
+    environment (no ``RURA_*`` variables, wide tables, the repository as working directory),
+    the exit code of the failure funnel (``rura.cli.main``), stdout, and stderr with the
+    warnings a plain ``python`` would print there. Start-up itself is not exercised: tests
+    about imports, ``PYTHONPATH`` or signals keep :func:`run_rura`.
+    """
+    from rura.cli import main
+
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    saved_sigterm = signal.getsignal(signal.SIGTERM)  # `rura run` installs its own handler
+    out, err = _CapturedStream(), _CapturedStream()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        err.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    for name in [name for name in os.environ if name.startswith("RURA_")]:
+        del os.environ[name]
+    os.environ.setdefault("COLUMNS", "200")
+    os.environ.update(env or {})
+    plugins.reset()  # a fresh process discovers its plugins afresh
+    try:
+        os.chdir(REPO)
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(contextlib.redirect_stdout(out))
+            stack.enter_context(contextlib.redirect_stderr(err))
+            stack.enter_context(warnings.catch_warnings())
+            _python_default_warning_filters()
+            warnings.showwarning = show
+            try:
+                main(list(args))
+                code = 0
+            except SystemExit as exit_:
+                code = _exit_status(exit_.code, err)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        signal.signal(signal.SIGTERM, saved_sigterm)
+        plugins.reset()
+    return subprocess.CompletedProcess(["rura", *args], code, out.text(), err.text())
+
+
+class _CapturedStream(io.TextIOWrapper):
+    """A UTF-8 text stream over bytes, like a child's piped stdout or stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO(), encoding="utf-8", write_through=True)
+
+    def text(self) -> str:
+        self.flush()
+        return self.buffer.getvalue().decode("utf-8")
+
+
+def _python_default_warning_filters() -> None:
+    """The filters of a plain ``python`` (pytest's own show every DeprecationWarning), plus this
+    project's rule that rura must not use deprecated APIs (pyproject's filterwarnings)."""
+    warnings.resetwarnings()
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
+    warnings.filterwarnings("ignore", category=ImportWarning)
+    warnings.filterwarnings("ignore", category=ResourceWarning)
+    warnings.filterwarnings("error", category=DeprecationWarning, module="rura")
+
+
+def _exit_status(code: object, err: io.TextIOBase) -> int:
+    """The status ``sys.exit(code)`` gives a process (a message is printed and gives 1)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=err)
+    return 1
+
+
 @pytest.fixture(scope="session")
 def pipeline_data(tmp_path_factory) -> Path:
     """Tiny SynthFundus sets for pipeline runs: known diseases, a lesion-annotated set, target
@@ -92,6 +171,15 @@ def pipeline_data(tmp_path_factory) -> Path:
     external = ["normal", "mild_dr"]
     generate(root / "external", per_class=6, seed=1, domain="external", classes=external, **common)
     return root
+
+
+@pytest.fixture(scope="session")
+def built_run(tmp_path_factory) -> Path:
+    """A realistic ``rura run`` directory (tests/report/conftest.py), written once per session;
+    do not modify it: copy it (``run_dir`` in tests/report does)."""
+    from tests.report.conftest import build_run
+
+    return build_run(tmp_path_factory.mktemp("report"))
 
 
 @pytest.fixture(scope="session")

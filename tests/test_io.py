@@ -56,3 +56,46 @@ def test_replace_folder_puts_the_old_folder_back_when_the_rename_fails(tmp_path)
         replace_folder(tmp_path / "missing", out)
     assert (out / "old.txt").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_check_output_folder_accepts_a_new_an_empty_and_an_own_folder(tmp_path):
+    from rura.io import check_output_folder
+
+    check_output_folder(tmp_path / "new" / "out", what="a model folder")
+    check_output_folder(tmp_path, what="a model folder")
+    (tmp_path / "model.json").write_text("{}")
+    (tmp_path / ".model.json.x1y2.tmp").write_text("half")  # a killed write is not foreign
+    check_output_folder(tmp_path, what="a model folder", ours={"model.json"})
+
+
+def test_check_output_folder_refuses_foreign_files_naming_one_and_the_fix(tmp_path):
+    from rura.errors import RuraError
+    from rura.io import check_output_folder
+
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(RuraError) as error:
+        check_output_folder(tmp_path, what="a model folder", ours={"model.json"}, fix="go away")
+    assert str(error.value) == (
+        f"{tmp_path}: exists and is not a model folder (it holds notes.txt, ...); go away"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "photos"]
+
+
+def test_check_output_folder_lets_a_claimed_folder_be_replaced(tmp_path):
+    from rura.io import check_output_folder
+
+    (tmp_path / "notes.txt").write_text("an earlier run's")
+    check_output_folder(tmp_path, what="a model folder", claimed=True)
+
+
+@pytest.mark.parametrize("below", ["", "out"])
+def test_check_output_folder_refuses_a_file_even_when_claimed(tmp_path, below):
+    from rura.errors import RuraError
+    from rura.io import check_output_folder
+
+    (tmp_path / "taken.txt").write_text("mine")
+    out = tmp_path / "taken.txt" / below if below else tmp_path / "taken.txt"
+    with pytest.raises(RuraError, match=r"taken\.txt.* not a folder; choose another --out$"):
+        check_output_folder(out, what="a model folder", claimed=True)
+    assert (tmp_path / "taken.txt").read_text() == "mine"

@@ -12,6 +12,7 @@ from rura.api import (
     get_modality,
     list_plugins,
     load_dataset,
+    load_model,
 )
 from rura.contracts import Lesion, Modality, Preprocessing
 from rura.errors import PluginError, RuraError, UnknownPluginError
@@ -50,4 +51,5 @@ __all__ = [
     "list_plugins",
     "load_config",
     "load_dataset",
+    "load_model",
 ]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rura.errors import UnknownOptionError
 from rura.plugins import get_registry
 from rura.registry import KINDS, Kind
+
+if TYPE_CHECKING:
+    from rura.diagnosis.model import DiagnosisModel
 
 
 @dataclass(frozen=True)
@@ -102,3 +105,14 @@ def load_dataset(name: str, root: str | Path, **options: Any) -> Any:
 def get_modality(name: str) -> Any:
     """The :class:`~rura.contracts.Modality` registered as ``name``."""
     return get_registry().get("modality", name).factory()
+
+
+def load_model(
+    path: str | Path, *, device: str | None = None, seed: int | None = None
+) -> DiagnosisModel:
+    """The pipeline model in the folder ``path`` (``RUN/model`` of ``rura run``), loaded once on
+    ``device`` (None or ``auto``: CUDA, then MPS, then the CPU): ``model.predict(images)``
+    diagnoses paths, PIL images or numpy arrays in memory (:mod:`rura.diagnosis.model`)."""
+    from rura.diagnosis.model import DiagnosisModel
+
+    return DiagnosisModel.load(path, device=device, seed=seed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -117,6 +117,40 @@ def holds_other_files(folder: Path, ours: Iterable[str] = ()) -> bool:
     return folder.is_dir() and any(
         p.name not in names and not is_stale_temporary(p) for p in folder.iterdir()
     )
+
+
+def check_output_folder(
+    out: str | Path,
+    *,
+    what: str,
+    ours: Collection[str] = (),
+    claimed: bool = False,
+    fix: str = "choose another --out",
+) -> None:
+    """Refuse ``out`` as a command's output folder before anything is written to it.
+
+    A one-line :class:`~rura.errors.RuraError` ending in ``fix`` when ``out`` is a file or lies
+    under one, or when it holds a file or folder not named in ``ours`` (killed writes aside)
+    and is not ``claimed``: recognised by the caller as ``what`` (an earlier run's output,
+    whose contents may be replaced), for example by its marker file.
+    """
+    from rura.errors import RuraError
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RuraError(f"{out}: exists and is not a folder; {fix}")
+    parent = next((p for p in out.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise RuraError(f"{out}: {parent} is a file, not a folder; {fix}")
+    if claimed or not out.is_dir():
+        return
+    names = set(ours)
+    foreign = sorted(
+        p.name for p in out.iterdir() if p.name not in names and not is_stale_temporary(p)
+    )
+    if foreign:
+        held = foreign[0] + (", ..." if len(foreign) > 1 else "")
+        raise RuraError(f"{out}: exists and is not {what} (it holds {held}); {fix}")
 
 
 def is_stale_temporary(path: Path) -> bool:

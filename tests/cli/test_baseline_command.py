@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from rura.data.synth import generate
-from tests.conftest import run_rura
+from tests.conftest import invoke_rura
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def synth(tmp_path_factory):
 
 
 def baseline(synth, out, *extra):
-    return run_rura(
+    return invoke_rura(
         "baseline",
         "--train",
         str(synth / "train"),
@@ -83,7 +83,7 @@ def test_user_errors_are_one_line(synth, tmp_path):
     few = baseline(synth, tmp_path / "out", "--shots", "4")
     assert few.returncode == 1 and "fewer than --shots 4" in few.stderr
     assert "Traceback" not in few.stderr and len(few.stderr.strip().splitlines()) == 1
-    missing = run_rura(
+    missing = invoke_rura(
         "baseline",
         "--train",
         str(synth / "train"),

@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.conftest import run_rura
+from tests.conftest import invoke_rura
 from tests.pipeline.conftest import WITHOUT_SIMILARITY, tiny_config
 
 
@@ -21,7 +21,7 @@ def one_line(completed: subprocess.CompletedProcess, code: int) -> str:
 
 
 def test_no_arguments_name_both_forms():
-    line = one_line(run_rura("compare"), 2)
+    line = one_line(invoke_rura("compare"), 2)
     assert line.startswith("error: ")
     assert "rura compare RUN_DIR_OR_CONFIG" in line and "rura compare --data" in line
 
@@ -38,12 +38,12 @@ def test_no_arguments_name_both_forms():
     ids=["run+data", "run+target", "data+set", "data-alone", "data+2-focus"],
 )
 def test_mixed_or_incomplete_forms_are_one_line_usage_errors(args, expected):
-    line = one_line(run_rura("compare", *args), 2)
+    line = one_line(invoke_rura("compare", *args), 2)
     assert expected in line
 
 
 def test_a_path_that_is_neither_a_config_nor_a_run_exits_1_with_one_line(tmp_path):
-    line = one_line(run_rura("compare", str(tmp_path / "nowhere"), "--cluster", "agg"), 1)
+    line = one_line(invoke_rura("compare", str(tmp_path / "nowhere"), "--cluster", "agg"), 1)
     assert str(tmp_path / "nowhere") in line and "rura run CONFIG" in line
 
 
@@ -56,19 +56,19 @@ def test_the_run_form_from_a_config_then_from_its_run_directory(pipeline_data, t
         segmentation={"enabled": False},
         diagnosis={"focus": "none"},
     )
-    first = run_rura("compare", str(config), "--cluster", "agg,kmeans", "--seed", "0")
+    first = invoke_rura("compare", str(config), "--cluster", "agg,kmeans", "--seed", "0")
     assert first.returncode == 0, first.stderr
     assert "up to the features stage first" in first.stderr
     assert "agg" in first.stdout and "kmeans" in first.stdout
     assert f"leaderboard: {run / 'compare' / 'leaderboard.csv'}" in first.stderr
     before = pd.read_csv(run / "compare" / "leaderboard.csv")
     assert before["seed"].tolist() == [0, 0] and before["cluster"].tolist() == ["agg", "kmeans"]
-    second = run_rura("compare", str(run), "-c", "agg", "-c", "kmeans", "--seeds", "0")
+    second = invoke_rura("compare", str(run), "-c", "agg", "-c", "kmeans", "--seeds", "0")
     assert second.returncode == 0, second.stderr
     assert "up to the features stage" not in second.stderr
     after = pd.read_csv(run / "compare" / "leaderboard.csv")
     pd.testing.assert_frame_equal(before, after)  # the same seed gives the same numbers
-    rejected = run_rura("compare", str(run), "--cluster", "agg,kmean")
+    rejected = invoke_rura("compare", str(run), "--cluster", "agg,kmean")
     assert rejected.returncode == 2 and "kmeans" in rejected.stderr
 
 

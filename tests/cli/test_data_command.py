@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from rura.data import Manifest
-from tests.conftest import REPO, run_rura
+from tests.conftest import REPO, invoke_rura
 
 
 def make_dataset(root):
@@ -33,7 +33,7 @@ def make_dataset(root):
 
 def test_inspect_json_counts_and_lists_problem_files(tmp_path):
     make_dataset(tmp_path)
-    completed = run_rura("data", "inspect", "manifest", str(tmp_path), "--json")
+    completed = invoke_rura("data", "inspect", "manifest", str(tmp_path), "--json")
     assert completed.returncode == 0, completed.stderr
     report = json.loads(completed.stdout)
     assert report["images"] == 4
@@ -48,39 +48,39 @@ def test_inspect_json_counts_and_lists_problem_files(tmp_path):
 def test_quick_inspect_does_not_decode(tmp_path):
     make_dataset(tmp_path)
     report = json.loads(
-        run_rura("data", "inspect", "manifest", str(tmp_path), "--quick", "--json").stdout
+        invoke_rura("data", "inspect", "manifest", str(tmp_path), "--quick", "--json").stdout
     )
     assert report["unreadable"] == [] and len(report["missing"]) == 1
 
 
 def test_inspect_table_names_the_problem_files(tmp_path):
     make_dataset(tmp_path)
-    completed = run_rura("data", "inspect", "manifest", str(tmp_path))
+    completed = invoke_rura("data", "inspect", "manifest", str(tmp_path))
     assert completed.returncode == 0
     assert "img/d.png" in completed.stdout and "2 problem files" in completed.stdout
 
 
 def test_bad_dataset_is_a_one_line_error(tmp_path):
-    completed = run_rura("data", "inspect", "folder", str(tmp_path / "nowhere"))
+    completed = invoke_rura("data", "inspect", "folder", str(tmp_path / "nowhere"))
     assert completed.returncode == 1
     assert completed.stderr.startswith("error: ") and "Traceback" not in completed.stderr
     assert len(completed.stderr.strip().splitlines()) == 1
 
 
 def test_unknown_dataset_suggests_names(tmp_path):
-    completed = run_rura("data", "inspect", "foldr", str(tmp_path))
+    completed = invoke_rura("data", "inspect", "foldr", str(tmp_path))
     assert completed.returncode == 1 and "folder" in completed.stderr
 
 
 def test_malformed_option_is_a_usage_error(tmp_path):
-    completed = run_rura("data", "inspect", "folder", str(tmp_path), "-o", "split")
+    completed = invoke_rura("data", "inspect", "folder", str(tmp_path), "-o", "split")
     assert completed.returncode == 2 and "KEY=VALUE" in completed.stderr
 
 
 def test_inspect_says_how_masks_are_read(tmp_path):
     make_dataset(tmp_path)
     Image.new("L", (16, 16)).save(tmp_path / "masks" / "a.png")  # its image is 32x32
-    completed = run_rura("data", "inspect", "manifest", str(tmp_path))
+    completed = invoke_rura("data", "inspect", "manifest", str(tmp_path))
     assert completed.returncode == 0, completed.stderr
     assert "ma: 1 of 4 images has a mask; the other 3 count as showing none" in completed.stdout
     assert "a mask pixel is lesion where its value is above 0" in completed.stdout
@@ -92,7 +92,7 @@ def test_inspect_masks_layout_with_mapping_options(tmp_path):
         Image.new("RGB", (32, 32), (120, 40, 20)).save(tmp_path / f"{name}.jpg")
     (tmp_path / "he").mkdir()
     Image.new("L", (32, 32)).save(tmp_path / "he" / "b_HE.png")
-    completed = run_rura(
+    completed = invoke_rura(
         "data", "inspect", "masks", str(tmp_path), "--json",
         "-o", "images=*.jpg", "-o", "masks.he=he/{stem}_HE.png", "-o", "mask_threshold=127",
     )  # fmt: skip
@@ -111,7 +111,7 @@ IDRID_20 = REPO.parent / "shared" / "data" / "idrid-20"
 
 @pytest.mark.skipif(not IDRID_20.is_dir(), reason=f"no {IDRID_20}")
 def test_inspect_idrid_20_as_it_is():
-    completed = run_rura("data", "inspect", "idrid", str(IDRID_20), "--quick")
+    completed = invoke_rura("data", "inspect", "idrid", str(IDRID_20), "--quick")
     assert completed.returncode == 0, completed.stderr
     assert "idrid at" in completed.stdout and "20 images" in completed.stdout
     assert "cws: 7 of 20 images have a mask; the other 13 count as showing none" in (

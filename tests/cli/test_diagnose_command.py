@@ -26,9 +26,9 @@ def _first_image(pipeline):
 
 
 def _error_lines(stderr):
-    """stderr's lines less the progress bars of the stages that ran before the error."""
+    """stderr's lines less the progress bar of the images diagnosed before the error."""
     lines = stderr.strip().splitlines()
-    assert all(line.startswith("predicting") for line in lines[:-1]), stderr
+    assert all(line.startswith("diagnosing") for line in lines[:-1]), stderr
     return lines[-1:]
 
 

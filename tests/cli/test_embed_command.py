@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image
 
 from rura.features import FeatureStore
-from tests.conftest import run_rura
+from tests.conftest import invoke_rura
 
 
 def test_embed_writes_features_and_reports(tmp_path):
@@ -30,17 +30,17 @@ def test_embed_writes_features_and_reports(tmp_path):
         "--seed",
         "3",
     ]
-    completed = run_rura(*args)
+    completed = invoke_rura(*args)
     assert completed.returncode == 0, completed.stderr
     assert "4 images -> 512 features" in completed.stderr
     assert FeatureStore.open(tmp_path / "f").features.shape == (4, 512)
 
 
 def test_embed_errors_are_one_line(tmp_path):
-    completed = run_rura(
+    completed = invoke_rura(
         "embed", str(tmp_path / "missing"), "--out", str(tmp_path / "f"), "--weights", "none"
     )
     assert completed.returncode == 1 and "no such dataset" in completed.stderr
     assert "Traceback" not in completed.stderr
-    unknown = run_rura("embed", str(tmp_path), "--out", str(tmp_path / "f"), "--backbone", "resnet")
+    unknown = invoke_rura("embed", str(tmp_path), "--out", str(tmp_path / "f"), "--backbone", "resnet")
     assert unknown.returncode == 2 and "resnet18" in unknown.stderr

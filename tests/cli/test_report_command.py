@@ -1,21 +1,23 @@
 """``rura report`` from the shell: the report's path on success, one-line errors otherwise."""
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_rura
-from tests.report.conftest import build_run
+from tests.conftest import invoke_rura
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    return build_run(tmp_path_factory.mktemp("cli-report"))
+@pytest.fixture
+def run_dir(built_run, tmp_path):
+    """A private copy of the session's run directory: ``rura report`` writes into it."""
+    return Path(shutil.copytree(built_run, tmp_path / "run"))
 
 
 def test_report_prints_the_path(run_dir):
-    completed = run_rura("report", str(run_dir))
+    completed = invoke_rura("report", str(run_dir))
     assert completed.returncode == 0, completed.stderr
     html = run_dir / "report.html"
     assert completed.stdout.strip().splitlines()[-1] == f"report: {html}"
@@ -28,7 +30,7 @@ def test_not_a_run_directory_exits_1_with_one_line(tmp_path, make):
     target = tmp_path / "runs" / "x"
     if make == "empty":
         target.mkdir(parents=True)
-    completed = run_rura("report", str(target))
+    completed = invoke_rura("report", str(target))
     assert completed.returncode == 1
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1 and str(target) in lines[0] and "rura run CONFIG" in lines[0]

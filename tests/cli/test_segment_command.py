@@ -4,7 +4,7 @@ import pytest
 
 from rura.cli import main
 from rura.data.synth import generate
-from tests.conftest import run_rura
+from tests.conftest import invoke_rura
 
 CLASSES = ["mild_dr", "moderate_dr", "hypertensive_retinopathy", "normal"]
 
@@ -46,7 +46,7 @@ def test_train_eval_predict_from_the_command_line(synth, tmp_path, capsys):
 
 
 def test_missing_mask_column_exits_1_with_one_line(synth, tmp_path):
-    result = run_rura(
+    result = invoke_rura(
         "segment", "train", str(synth), "--lesions", "ma,nv", "--weights", "none",
         "--out", str(tmp_path / "m"),
     )  # fmt: skip

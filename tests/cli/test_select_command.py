@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import run_rura
+from tests.conftest import invoke_rura
 from tests.pipeline.conftest import WITHOUT_SIMILARITY, tiny_config
 
 
 def test_select_prints_the_leaderboard_and_how_to_use_the_choice(pipeline_data, tmp_path):
     config = tiny_config(pipeline_data, tmp_path / "run", similarity=WITHOUT_SIMILARITY)
-    done = run_rura(
+    done = invoke_rura(
         "select", str(config), "--quiet", "--focus", "none,weighted", "--adapt", "center",
         "--evidence", "distance", "--operating-point", "nearest,otsu", "--seed", "0",
     )  # fmt: skip
@@ -25,9 +25,9 @@ def test_select_prints_the_leaderboard_and_how_to_use_the_choice(pipeline_data, 
 
 def test_select_refuses_unknown_values_in_one_line(pipeline_data, tmp_path):
     config = tiny_config(pipeline_data, tmp_path / "run", similarity=WITHOUT_SIMILARITY)
-    bad = run_rura("select", str(config), "--focus", "lesions")
+    bad = invoke_rura("select", str(config), "--focus", "lesions")
     assert bad.returncode == 2 and "'lesions' is not a focus" in bad.stderr
     assert "Traceback" not in bad.stderr
-    cluster = run_rura("select", str(config), "--cluster", "nope")
+    cluster = invoke_rura("select", str(config), "--cluster", "nope")
     assert cluster.returncode == 2 and "nope" in cluster.stderr
     assert not (tmp_path / "run" / "select").exists()

@@ -2,7 +2,7 @@
 
 import json
 
-from tests.conftest import run_rura
+from tests.conftest import invoke_rura
 from tests.similarity.conftest import make_toy
 
 SMALL = ["--weights", "none", "--size", "32", "--epochs", "1", "--pairs-per-epoch", "16"]
@@ -12,14 +12,14 @@ def test_train_then_rank(tmp_path):
     data = make_toy(tmp_path / "toy")
     model = tmp_path / "model"
     args = ["--backbone", "resnet18", "--exclude", "crimson", "--out", str(model), *SMALL]
-    trained = run_rura("similarity", "train", str(data), *args, "--batch-size", "8", "--seed", "1")
+    trained = invoke_rura("similarity", "train", str(data), *args, "--batch-size", "8", "--seed", "1")
     assert trained.returncode == 0, trained.stderr
     assert "epoch 1: loss" in trained.stderr and "val acc" in trained.stderr
     assert json.loads((model / "model.json").read_text())["excluded"] == ["crimson"]
-    again = run_rura("similarity", "train", str(data), *args)
+    again = invoke_rura("similarity", "train", str(data), *args)
     assert again.returncode == 1 and "pass --resume" in again.stderr
     assert "Traceback" not in again.stderr
-    ranked = run_rura(
+    ranked = invoke_rura(
         "similarity", "rank", str(model), str(data), "--target", "crimson", "--out",
         str(tmp_path / "rank"), "--seed", "1",
     )  # fmt: skip
@@ -31,7 +31,7 @@ def test_train_then_rank(tmp_path):
 
 def test_compare_takes_comma_lists_and_repeats(tmp_path):
     data = make_toy(tmp_path / "toy", per_class=4)
-    completed = run_rura(
+    completed = invoke_rura(
         "similarity", "compare", str(data), "--backbone", "resnet18,efficientnet_lite0",
         "--backbone", "resnet18", "--exclude", "crimson", "--out", str(tmp_path / "cmp"), *SMALL,
     )  # fmt: skip
@@ -43,13 +43,13 @@ def test_compare_takes_comma_lists_and_repeats(tmp_path):
 
 
 def test_errors_are_one_line(tmp_path):
-    missing = run_rura("similarity", "train", str(tmp_path / "nope"), "--out", str(tmp_path / "m"))
+    missing = invoke_rura("similarity", "train", str(tmp_path / "nope"), "--out", str(tmp_path / "m"))
     assert missing.returncode == 1 and "no such dataset" in missing.stderr
     assert "Traceback" not in missing.stderr
-    unknown = run_rura(
+    unknown = invoke_rura(
         "similarity", "compare", str(tmp_path), "--backbone", "vgg19,resnet", "--out", "x"
     )
     assert unknown.returncode == 2 and "resnet18" in unknown.stderr
-    not_model = run_rura("similarity", "rank", str(tmp_path), str(tmp_path), "--target", "x")
+    not_model = invoke_rura("similarity", "rank", str(tmp_path), str(tmp_path), "--target", "x")
     assert not_model.returncode == 1 and "not a similarity model" in not_model.stderr
     assert len(not_model.stderr.strip().splitlines()) == 1

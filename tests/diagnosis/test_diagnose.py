@@ -50,13 +50,18 @@ def test_overlays_have_the_source_size_and_count_mask_pixels(pipeline, tmp_path)
     canvas = Image.new("RGB", (90, 70))
     canvas.paste(Image.open(_first_image(pipeline)), (13, 3))
     canvas.save(tmp_path / "wide.png")
+    from rura.segmentation.predict import predict_segmentation, resolve_images
+
     [row] = diagnose(pipeline.bundle, tmp_path / "wide.png", tmp_path / "out", **RUN)
     overlay = Image.open(row["overlay"])
     assert overlay.size == (90, 70) and overlay.mode == "RGB"
+    assert _listed(tmp_path / "out") == ["diagnoses.csv", "diagnoses.json", "overlays"]
+    # The masks `rura segment predict` writes: diagnose counts the same source pixels.
+    masks = tmp_path / "masks"
+    wide = resolve_images(tmp_path / "wide.png")
+    predict_segmentation(pipeline.bundle / "segmenter", wide, masks, device="cpu", progress=False)
     for lesion in ("ma", "he", "cws"):
-        mask = np.asarray(
-            Image.open(tmp_path / "out" / "segmentation" / "masks" / lesion / "wide.png")
-        )
+        mask = np.asarray(Image.open(masks / "masks" / lesion / "wide.png"))
         assert mask.shape == (70, 90) and row[f"pixels_{lesion}"] == np.count_nonzero(mask)
     [row] = diagnose(
         pipeline.bundle, tmp_path / "wide.png", tmp_path / "out", overlay_size=45, **RUN
@@ -100,13 +105,23 @@ def test_out_must_not_hold_other_files_and_a_rerun_replaces_its_outputs(pipeline
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(RuraError, match="other than rura diagnose outputs"):
+    with pytest.raises(RuraError, match=r"not a rura diagnose folder \(it holds notes\.txt\)"):
         diagnose(pipeline.plain_bundle, [_first_image(pipeline)], out, **RUN)
     (out / "notes.txt").unlink()
     diagnose(pipeline.bundle, [pipeline.data], out, **RUN)
     diagnose(pipeline.plain_bundle, [_first_image(pipeline)], out, **RUN)
     assert not (out / "overlays").exists() and not (out / "segmentation").exists()
     assert len(json.loads((out / "diagnoses.json").read_text())["rows"]) == 1
+
+
+def test_an_earlier_versions_output_is_replaced(pipeline, tmp_path):
+    out = tmp_path / "out"
+    for folder in ("segmentation/masks/ma", "features"):  # what rura diagnose wrote before
+        (out / folder).mkdir(parents=True)
+    (out / "features" / "features.npy").write_bytes(b"old")
+    (out / "diagnoses.json").write_text("{}")
+    diagnose(pipeline.plain_bundle, [_first_image(pipeline)], out, **RUN)
+    assert _listed(out) == ["diagnoses.csv", "diagnoses.json"]
 
 
 def test_inputs_are_gathered_with_unique_ids_and_odd_ones_refused(tmp_path):
@@ -206,7 +221,7 @@ def test_a_failed_run_leaves_nothing_that_looks_finished(pipeline, tmp_path, mon
     (folder / good.name).write_bytes(good.read_bytes())
     out = tmp_path / "out"
     diagnose(pipeline.plain_bundle, [folder], out, **RUN)
-    assert _listed(out) == ["diagnoses.csv", "diagnoses.json", "features"]
+    assert _listed(out) == ["diagnoses.csv", "diagnoses.json"]
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     with pytest.raises(RuraError, match=r"broken\.png"):
         diagnose(pipeline.plain_bundle, [folder], out, **RUN)

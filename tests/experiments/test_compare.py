@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 
 from rura.errors import RuraError
 from rura.experiments.compare import CompareConfig, run_compare
-from tests.conftest import run_rura
+from tests.conftest import invoke_rura
 
 
 def disc_image(rng, spots):
@@ -184,8 +184,8 @@ def test_cli_compare_prints_the_table_and_rejects_unknown_clusterers(sets, tmp_p
         "--out",
         str(tmp_path / "cli"),
     ]
-    completed = run_rura(*common, "--cluster", "agg", "--cluster", "kmeans", "--seeds", "0")
+    completed = invoke_rura(*common, "--cluster", "agg", "--cluster", "kmeans", "--seeds", "0")
     assert completed.returncode == 0, completed.stderr
     assert "agg" in completed.stdout and "kmeans" in completed.stdout
-    rejected = run_rura(*common, "--cluster", "agg,kmean")
+    rejected = invoke_rura(*common, "--cluster", "agg,kmean")
     assert rejected.returncode == 2 and "kmeans" in rejected.stderr

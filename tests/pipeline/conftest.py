@@ -67,9 +67,11 @@ def tiny_config(data_root: Path, out: Path, **sections: Any) -> Path:
 WITHOUT_SIMILARITY = {"enabled": False, "most_similar": "hypertensive_retinopathy"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shared_run(pipeline_data, tmp_path_factory):
-    """One full tiny run (every stage), shared by the tests that only read it."""
+    """One full tiny run (every stage), built once per session and shared by the tests that only
+    read it; a test that changes the run works on a copy (shutil.copytree into its tmp_path and
+    a ``tiny_config`` pointing there: stage hashes do not include the out path)."""
     from rura.pipeline import Pipeline
 
     out = tmp_path_factory.mktemp("shared") / "run"

@@ -193,7 +193,8 @@ def test_preset_paper_sets_the_papers_method_and_the_config_still_wins(config_fi
 
 
 def test_preset_paper_without_overrides_is_the_published_architecture(pipeline_data, tmp_path):
-    raw = {"preset": "paper", "target": "mild_dr", "data": {"known": "k", "evaluation": "e"}}
+    data = {"known": "k", "evaluation": "e", "target_examples": "t"}
+    raw = {"preset": "paper", "target": "mild_dr", "data": data}
     from rura.pipeline.config import apply_preset
 
     config = PipelineConfig.model_validate(apply_preset(raw, "config"))
@@ -206,3 +207,62 @@ def test_an_unknown_preset_is_one_line(config_file):
     edit(config_file, lambda raw: raw.update(preset="papers"))
     with pytest.raises(RuraError, match="preset 'papers' is unknown; choose default, paper"):
         load_config(config_file)
+
+
+BASE = {"target": "mild_dr", "data": {"known": "k", "evaluation": "e", "target_examples": "t"}}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"normal": "mild_dr"}, "target and normal are both"),
+        ({"seeds": [1, 1]}, "seeds repeat"),
+        ({"data": {"known": "k", "evaluation": "e"}}, "needs data.target_examples"),
+        ({"similarity": {"enabled": False}}, "similarity.most_similar must name"),
+        ({"similarity": {"enabled": False, "most_similar": "mild_dr"}}, "cannot be the target"),
+        ({"similarity": {"most_similar": "normal"}}, "is the normal label"),
+        (
+            {"segmentation": {"enabled": False}, "diagnosis": {"focus": "masked"}},
+            "needs lesion masks",
+        ),
+        (
+            {"segmentation": {"enabled": False}, "diagnosis": {"evidence": "burden"}},
+            "reads the lesion burden",
+        ),
+        (
+            {"segmentation": {"enabled": False}, "diagnosis": {"mapping": "lesion-burden"}},
+            "lesion-burden needs segmentation",
+        ),
+        ({"segmentation": {"size": 256, "patch": 512}}, "patch 512 px is larger than size"),
+        ({"segmentation": {"size": 1000}}, "multiple of 32"),
+        (
+            {"similarity": {"freeze_backbone": True, "embedding_dim": 0}},
+            "leaves nothing for the contrastive term",
+        ),
+    ],
+)
+def test_every_constructor_refuses_what_load_config_refuses(changes, message):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        PipelineConfig(**(BASE | changes))
+    with pytest.raises(RuraError, match=message) as error:
+        load_config(BASE | changes)
+    assert "\n" not in str(error.value)
+
+
+def test_the_rules_allow_what_they_should():
+    config = PipelineConfig(
+        **BASE, similarity={"freeze_backbone": True, "embedding_dim": 0, "loss": "bce"}
+    )
+    assert config.similarity.embedding_dim == 0
+    PipelineConfig(**(BASE | {"segmentation": {"enabled": False}}))  # focus falls back to none
+
+
+def test_check_config_still_refuses_a_config_changed_after_it_was_built(config_file):
+    from rura.pipeline.config import check_config
+
+    config, base = load_config(config_file)
+    changed = config.model_copy(update={"normal": config.target})  # skips the validators
+    with pytest.raises(RuraError, match="target and normal are both"):
+        check_config(changed, base, "config")

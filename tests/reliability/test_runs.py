@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 
 from rura.cli import main
 from rura.pipeline import Pipeline
+from rura.pipeline.stages import PIPELINE_STAGES
 from tests.reliability.conftest import BASE_CONFIG, datasets
 
 
@@ -80,11 +82,16 @@ def test_a_failed_rerun_shows_no_answer_of_the_previous_settings(tmp_path, monke
     assert (run_dir / "model" / "pipeline.json").is_file()
     assert (run_dir / "report.html").is_file()
 
-    def broken(self, resumable):
+    def broken(run, resumable):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(Pipeline, "_stage_diagnosis", broken)
-    rerun = Pipeline.from_config(config, ["diagnosis.clusterer=kmeans"], progress=False)
+    stages = tuple(
+        dataclasses.replace(stage, run=broken) if stage.name == "diagnosis" else stage
+        for stage in PIPELINE_STAGES
+    )
+    rerun = Pipeline.from_config(
+        config, ["diagnosis.clusterer=kmeans"], progress=False, stages=stages
+    )
     with pytest.raises(RuntimeError):
         rerun.run()
     state = json.loads((run_dir / "run.json").read_text())

@@ -195,13 +195,8 @@ def build_run(root: Path) -> Path:
     return run
 
 
-@pytest.fixture(scope="session")
-def built_run(tmp_path_factory) -> Path:
-    """The run directory, written once per session (do not modify: copy it with ``run_dir``)."""
-    return build_run(tmp_path_factory.mktemp("report"))
-
-
 @pytest.fixture
 def run_dir(built_run, tmp_path) -> Path:
-    """A private copy of the run directory, free to edit."""
+    """A private copy of the session's run directory (``built_run``, tests/conftest.py), free
+    to edit."""
     return Path(shutil.copytree(built_run, tmp_path / "run"))

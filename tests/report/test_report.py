@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from rura.errors import RuraError
-from rura.experiments.compare import format_cell
+from rura.evaluation.tables import format_cell
 from rura.report import write_report
 from tests.report.conftest import SIMILAR, TARGET, edit_json
 

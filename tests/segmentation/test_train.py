@@ -72,7 +72,7 @@ def test_missing_mask_column_is_a_one_line_error(tiny_synth, tmp_path):
 
 @pytest.mark.parametrize(
     ("change", "match"),
-    [({"size": 50}, "multiple of 32"), ({"patch": 128}, "exceeds --size"), ({"loss": "x"}, "loss")],
+    [({"size": 50}, "multiple of 32"), ({"patch": 128}, "exceeds size"), ({"loss": "x"}, "loss")],
 )
 def test_bad_settings_are_refused(tiny_synth, tmp_path, change, match):
     with pytest.raises(RuraError, match=match):

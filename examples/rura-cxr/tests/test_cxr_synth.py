@@ -135,7 +135,7 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
             generate(tmp_path / "out", **kwargs)
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
-    with pytest.raises(RuraError, match="not empty and not a SynthCXR dataset"):
+    with pytest.raises(RuraError, match=r"not a SynthCXR dataset \(it holds notes\.txt\)"):
         generate(tmp_path / "busy", size=64, per_class=1, classes=["normal"])
     assert not list(tmp_path.glob(".*.tmp")), "a failed run left its staging folder"
     generate(tmp_path / "again", size=64, per_class=1, classes=["normal"])

@@ -8,8 +8,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rura.cli.options import check_device, check_rate, parse_seeds, plugin_names, side_option
-from rura.limits import MAX_BOOTSTRAP, MAX_INPUT_SIDE
+from rura.cli.options import (
+    BatchSize,
+    Device,
+    InputSide,
+    OnError,
+    Workers,
+    check_rate,
+    parse_seeds,
+    plain,
+    plugin_names,
+)
+from rura.limits import MAX_BOOTSTRAP
 
 PAPER_BACKBONES = "resnet18,resnet34,resnet50,googlenet,mobilenetv2_100,alexnet,vgg16"
 
@@ -34,22 +44,17 @@ def baseline_command(
     seeds: list[str] = typer.Option(["0,1,2"], "--seeds", "--seed", help="Seeds, e.g. 0,1,2."),
     weights: str = typer.Option("imagenet", "--weights", "-w", help="none, imagenet or a file."),
     epochs: int = typer.Option(20, "--epochs", min=1, help="Passes over the sampled images."),
-    image_size: int = typer.Option(
-        0,
-        "--size",
-        callback=side_option(MAX_INPUT_SIDE, zero="the backbone's"),
-        help="Input size in px (0: the backbone's).",
-    ),
-    batch_size: int = typer.Option(16, "--batch-size", min=1),
+    image_size: InputSide = None,
+    batch_size: BatchSize = 16,
     lr: float = typer.Option(1e-4, "--lr", callback=check_rate, help="Adam learning rate."),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Flips, colour jitter."),
-    device: str = typer.Option("auto", "--device", callback=check_device),
-    workers: int = typer.Option(-1, "--workers", help="DataLoader workers (-1: up to 4)."),
+    device: Device = "auto",
+    workers: Workers = None,
     bootstrap: int = typer.Option(
         1000, "--bootstrap", min=0, max=MAX_BOOTSTRAP, help="Bootstrap resamples."
     ),
     out: Path = typer.Option(Path("baseline-output"), "--out", "-o", help="Output folder."),
-    on_error: str = typer.Option("raise", "--on-error", help="raise or skip unreadable images."),
+    on_error: OnError = "raise",
     zsl: Path = typer.Option(
         None, "--zsl", help="A `rura run` output folder: adds its zero-shot row to the table."
     ),
@@ -57,8 +62,6 @@ def baseline_command(
     """SUPERVISED few-shot baselines (they train on target labels): the paper's Table 2."""
     from rura.experiments.baseline import BaselineConfig, run_baseline
 
-    if on_error not in ("raise", "skip"):
-        raise typer.BadParameter(f"{on_error!r}: choose raise or skip", param_hint="--on-error")
     config = BaselineConfig(
         train=train,
         evaluation=evaluation,
@@ -70,14 +73,14 @@ def baseline_command(
         seeds=_seeds(seeds),
         weights=weights,
         epochs=epochs,
-        image_size=image_size or None,
+        image_size=image_size,
         batch_size=batch_size,
         lr=lr,
         augment=augment,
         device=device,
-        workers=None if workers < 0 else workers,
+        workers=workers,
         bootstrap=bootstrap,
-        on_error=on_error,
+        on_error=plain(on_error),
         zsl=str(zsl) if zsl else None,
     )
     err = Console(stderr=True)
@@ -95,8 +98,8 @@ def baseline_command(
 
 def print_table(rows: list[dict], config: object) -> None:
     """The summary as a rich table, marked supervised, with the zero-shot row if given."""
+    from rura.evaluation.tables import HEADLINE, SHORT_NAMES, format_cell
     from rura.experiments.baseline import ZSL_NAME, read_zsl, summarise
-    from rura.experiments.compare import HEADLINE, format_cell
 
     shots = getattr(config, "shots", 0)
     kind = "One-shot" if shots == 1 else "Few-shot"
@@ -105,9 +108,8 @@ def print_table(rows: list[dict], config: object) -> None:
         caption=f"mean ± std over {len(getattr(config, 'seeds', [0]))} seed(s)",
     )
     table.add_column("model", no_wrap=True)
-    short = {"accuracy": "acc", "precision": "prec", "recall": "rec"}
     for metric in HEADLINE:
-        table.add_column(short.get(metric, metric), justify="right", no_wrap=True)
+        table.add_column(SHORT_NAMES.get(metric, metric), justify="right", no_wrap=True)
     for s in summarise(rows):
         table.add_row(
             s["backbone"], *(format_cell(s[f"{m}_mean"], s[f"{m}_std"], 3) for m in HEADLINE)

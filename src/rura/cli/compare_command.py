@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, get_args
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from rura.cli.options import check_device, parse_seeds, plugin_names, side_option, split_commas
-from rura.limits import MAX_BOOTSTRAP, MAX_INPUT_SIDE
+from rura.cli.options import (
+    BatchSize,
+    Device,
+    InputSide,
+    OnError,
+    Workers,
+    parse_seeds,
+    plain,
+    plugin_names,
+    split_commas,
+)
+from rura.limits import MAX_BOOTSTRAP
+from rura.pipeline.config import DiagnosisConfig
 
 FORMS = (
     "rura compare RUN_DIR_OR_CONFIG [--cluster ...] (a run of `rura run`, or its config), or "
     "rura compare --data EVAL --target LABEL --out OUT [--source ...] (data paths)"
+)
+#: The label-free mappings of the config, and the label-using oracle (rura.diagnosis.MAPPINGS).
+ClusterMapping = Enum(
+    "ClusterMapping",
+    {
+        name: name
+        for name in (*get_args(DiagnosisConfig.model_fields["mapping"].annotation), "oracle")
+    },
+    type=str,
 )
 #: Options of the data form only; the run form takes its data and settings from the run.
 DATA_OPTIONS = (
@@ -99,8 +120,8 @@ def compare_command(
     seeds: list[str] = typer.Option(
         [], "--seeds", "--seed", help="Seeds, e.g. 0,1,2 (default: 0; a run's own)."
     ),
-    mapping: str = typer.Option(
-        "reference", "--mapping", help="reference, lesion-burden or oracle (label-using)."
+    mapping: ClusterMapping = typer.Option(  # type: ignore[valid-type]
+        "reference", "--mapping", help="How clusters are named; oracle uses the labels."
     ),
     n_clusters: int = typer.Option(2, "--n-clusters", min=2),
     focus: list[str] = typer.Option(
@@ -110,19 +131,14 @@ def compare_command(
         "run's own). A run compares several, e.g. none,masked.",
     ),
     lesions: list[str] = typer.Option([], "--lesions", help="Lesion masks to focus on."),
-    image_size: int = typer.Option(
-        0,
-        "--size",
-        callback=side_option(MAX_INPUT_SIDE, zero="the backbone's"),
-        help="Input size in px (0: the backbone's).",
-    ),
-    batch_size: int = typer.Option(32, "--batch-size", min=1),
-    workers: int = typer.Option(-1, "--workers", help="DataLoader workers (-1: up to 4)."),
-    device: str = typer.Option("auto", "--device", callback=check_device),
+    image_size: InputSide = None,
+    batch_size: BatchSize = 32,
+    workers: Workers = None,
+    device: Device = "auto",
     bootstrap: int = typer.Option(
         1000, "--bootstrap", min=0, max=MAX_BOOTSTRAP, help="Bootstrap resamples."
     ),
-    on_error: str = typer.Option("raise", "--on-error", help="raise or skip unreadable images."),
+    on_error: OnError = "raise",
     set_values: list[str] = typer.Option(
         [], "--set", help="Run form: override a config value, KEY=VALUE (as `rura run --set`)."
     ),
@@ -166,26 +182,23 @@ def compare_command(
         backbones=plugin_names("backbone", backbone or ["resnet18"]),
         weights=weights,
         seeds=_seeds(seeds) or [0],
-        mapping=mapping,
+        mapping=plain(mapping),
         n_clusters=n_clusters,
         focus=focuses[0] if focuses else "none",
         lesions=split_commas(lesions),
-        image_size=image_size or None,
+        image_size=image_size,
         batch_size=batch_size,
-        workers=None if workers < 0 else workers,
+        workers=workers,
         device=device,
         bootstrap=bootstrap,
-        on_error=on_error,
+        on_error=plain(on_error),
     )
 
 
 def _compare_data(**settings: Any) -> None:
     """The data form: every set given by path."""
-    from rura.diagnosis.mapping import MAPPINGS
     from rura.experiments.compare import CompareConfig, run_compare
 
-    if settings["mapping"] not in MAPPINGS:
-        raise typer.BadParameter(f"{settings['mapping']!r}: choose one of {', '.join(MAPPINGS)}")
     config = CompareConfig(**settings)
     err = Console(stderr=True)
     rows = run_compare(config, on_row=lambda row: err.print(_row_line(row)))
@@ -245,7 +258,8 @@ def _row_line(row: dict[str, Any]) -> str:
 def print_table(rows: list[dict], seeds: int) -> None:
     """The leaderboard as a rich table, oracle runs marked. On a run, only the names that vary
     get a column (the others go in the caption), so that it fits 80 columns."""
-    from rura.experiments.compare import HEADLINE, summarise
+    from rura.evaluation.tables import HEADLINE, SHORT_NAMES
+    from rura.experiments.compare import summarise
 
     summary = summarise(rows)
     oracle = any(s["oracle"] for s in summary)
@@ -266,9 +280,10 @@ def print_table(rows: list[dict], seeds: int) -> None:
     )
     for key in shown:
         table.add_column(names[key], no_wrap=True)
-    short = {"accuracy": "acc", "precision": "prec", "recall": "rec"}
     for metric in HEADLINE:
-        table.add_column(short.get(metric, metric), justify="right", no_wrap=True, min_width=6)
+        table.add_column(
+            SHORT_NAMES.get(metric, metric), justify="right", no_wrap=True, min_width=6
+        )
     for s in summary:
         cells = [str(s[key]) for key in shown]
         style = "bold" if s.get("run") else None

@@ -19,14 +19,14 @@ def diagnose_command(
         ..., help="Image files, folders of images, or dataset specs (CSV, NAME:ROOT)."
     ),
     out: Path = typer.Option(
-        Path("rura-diagnose"), "--out", "-o", help="Output folder (diagnoses, overlays, masks)."
+        Path("rura-diagnose"), "--out", "-o", help="Output folder (diagnoses, overlays)."
     ),
     json_: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
     device: str = typer.Option(
         "auto", "--device", callback=check_device, help="auto, cpu, cuda, cuda:1, mps."
     ),
     batch_size: int = typer.Option(4, "--batch-size", min=1),
-    workers: int = typer.Option(-1, "--workers", help="DataLoader workers (-1: up to 4)."),
+    workers: int = typer.Option(-1, "--workers", help="Image-decoding threads (-1: up to 4)."),
     on_error: str = typer.Option("raise", "--on-error", help="raise or skip unreadable images."),
     seed: int = typer.Option(
         -1, "--seed", min=-1, max=MAX_SEED, help="Seed (-1: the model's; features don't vary)."

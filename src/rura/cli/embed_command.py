@@ -7,8 +7,17 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from rura.cli.options import check_device, check_seed, plugin_names, side_option, split_commas
-from rura.limits import MAX_INPUT_SIDE
+from rura.cli.options import (
+    BatchSize,
+    Device,
+    InputSide,
+    OnError,
+    Seed,
+    Workers,
+    plain,
+    plugin_names,
+    split_commas,
+)
 
 
 def embed_command(
@@ -26,26 +35,17 @@ def embed_command(
     lesions: list[str] = typer.Option(
         [], "--lesions", help="Lesion codes whose masks the focus uses, e.g. ma,he,cws."
     ),
-    image_size: int = typer.Option(
-        0,
-        "--size",
-        callback=side_option(MAX_INPUT_SIDE, zero="the backbone's"),
-        help="Input size in px (0: the backbone's).",
-    ),
+    image_size: InputSide = None,
     normalize: str = typer.Option(
         "none",
         "--normalize",
         help="Fundus normalisation: none, or +-joined background, clahe, standardize.",
     ),
-    batch_size: int = typer.Option(32, "--batch-size", min=1),
-    workers: int = typer.Option(-1, "--workers", help="DataLoader workers (-1: up to 4)."),
-    device: str = typer.Option(
-        "auto", "--device", callback=check_device, help="auto, cpu, cuda, cuda:1, mps."
-    ),
-    on_error: str = typer.Option("raise", "--on-error", help="raise or skip unreadable images."),
-    seed: int = typer.Option(
-        0, "--seed", callback=check_seed, help="Seed (random-init weights depend on it)."
-    ),
+    batch_size: BatchSize = 32,
+    workers: Workers = None,
+    device: Device = "auto",
+    on_error: OnError = "raise",
+    seed: Seed = 0,
 ) -> None:
     """Embed every image of DATA; a rerun is a cache hit, an interrupted run resumes."""
     from rura.data.spec import resolve_dataset
@@ -60,12 +60,12 @@ def embed_command(
         weights=weights,
         focus=focus,
         lesions=split_commas(lesions),
-        image_size=image_size or None,
+        image_size=image_size,
         batch_size=batch_size,
-        workers=None if workers < 0 else workers,
+        workers=workers,
         device=device,
         seed=seed,
-        on_error=on_error,
+        on_error=plain(on_error),
         normalize=normalize,
     )
     console = Console(stderr=True)

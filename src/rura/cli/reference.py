@@ -91,7 +91,7 @@ def _core_plugins_only() -> Iterator[None]:
         if _distribution_name(ep) == DISTRIBUTION
     )
     variables = (plugins.ALLOW_ENV, plugins.DENY_ENV)
-    with plugins._lock:
+    with plugins.LOCK:
         saved = {name: os.environ.get(name) for name in variables}
         os.environ[plugins.ALLOW_ENV] = ",".join(names)
         os.environ.pop(plugins.DENY_ENV, None)

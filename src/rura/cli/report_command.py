@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from rura.cli.options import check_seed
+from rura.cli.options import Seed
 
 
 def report_command(
@@ -15,9 +15,7 @@ def report_command(
     out: Path = typer.Option(
         None, "--out", "-o", help="The HTML file (default RUN_DIR/report.html); .md beside it."
     ),
-    seed: int = typer.Option(
-        0, "--seed", callback=check_seed, help="Draws the subsample of runs too big to plot."
-    ),
+    seed: Seed = 0,
 ) -> None:
     """Write report.html (images embedded, no external files) and report.md for a run."""
     from rura.report import write_report

@@ -9,18 +9,43 @@ from typing import TYPE_CHECKING
 import typer
 
 from rura.cli.options import (
-    check_device,
-    check_rate,
-    check_seed,
+    Augmentation,
+    BatchSize,
+    Device,
+    LesionLoss,
+    OnError,
+    Seed,
+    Workers,
+    config_option,
+    config_section,
     parse_reader_options,
+    plain,
     plugin_names,
     side_option,
     split_commas,
 )
-from rura.limits import MAX_SEGMENTATION_SIDE
+from rura.limits import MAX_SEGMENTATION_SIDE, MIN_INPUT_SIDE
+from rura.pipeline.config import SegmentationConfig as Section
 
 if TYPE_CHECKING:
     from rura.data.manifest import Manifest
+
+#: Options read off the ``segmentation`` config section (Enum-typed ones are module-level).
+_LOSS = config_option(Section, "loss")
+_LESIONS = ",".join(Section.model_fields["lesions"].default)
+_AUGMENT = config_option(Section, "augment")
+_BATCH = config_option(Section, "batch_size")
+#: ``--size`` of eval and predict: any side; unset, the model's training size.
+_SIDE = typer.Option(
+    None,
+    "--size",
+    callback=side_option(MAX_SEGMENTATION_SIDE),
+    help=f"Input side in px, {MIN_INPUT_SIDE} to {MAX_SEGMENTATION_SIDE} (default: the training "
+    "size; larger predicts in tiles).",
+)
+_THRESHOLD = config_option(
+    Section, "threshold", help="Mask threshold for every lesion (default: the model's own)."
+)
 
 segment_app = typer.Typer(
     help="Lesion segmentation: train a U-Net-style model, evaluate it, predict masks.",
@@ -36,74 +61,55 @@ def train(
         [], "--option", help="Dataset option KEY=VALUE, e.g. part=segmentation."
     ),
     lesions: list[str] = typer.Option(
-        ["ma,he,cws"], "--lesions", help="Lesion codes (mask_<code> columns), e.g. ma,he,cws."
+        [_LESIONS],
+        "--lesions",
+        help="Lesion codes (mask_<code> columns), e.g. ma,he,cws.",
     ),
-    arch: str = typer.Option("unet", "--arch", help="Segmenter architecture (rura plugins)."),
-    encoder: str = typer.Option("resnet50", "--encoder", help="Encoder, e.g. resnet50, tu-..."),
-    weights: str = typer.Option(
-        "imagenet", "--weights", "-w", help="Encoder weights: none, imagenet (online) or a file."
-    ),
-    loss: str = typer.Option("focal+dice", "--loss", help="focal, dice or focal+dice."),
-    size: int = typer.Option(
-        1024,
-        "--size",
-        callback=side_option(MAX_SEGMENTATION_SIDE, minimum=32),
-        help="Image side after the field-of-view crop, px.",
-    ),
-    patch: int = typer.Option(
-        256,
-        "--patch",
-        callback=side_option(MAX_SEGMENTATION_SIDE, minimum=32),
-        help="Training patch side, px (<= --size).",
-    ),
-    epochs: int = typer.Option(20, "--epochs", min=1),
-    batch_size: int = typer.Option(8, "--batch-size", min=1),
-    lr: float = typer.Option(
-        1e-3, "--lr", callback=check_rate, help="AdamW learning rate (cosine decay)."
-    ),
-    lesion_p: float = typer.Option(
-        0.7, "--lesion-p", min=0.0, max=1.0, help="Share of patches centred on a lesion pixel."
-    ),
-    patches_per_image: int = typer.Option(
-        16, "--patches-per-image", min=1, help="Training patches per image and epoch."
-    ),
-    normalize: str = typer.Option(
-        "background",
-        "--normalize",
+    arch: str = config_option(Section, "architecture", "--arch"),
+    encoder: str = config_option(Section, "encoder"),
+    weights: str = config_option(Section, "weights", "--weights", "-w"),
+    loss: LesionLoss = _LOSS,  # type: ignore[valid-type]
+    size: int = config_option(Section, "size"),
+    patch: int = config_option(Section, "patch"),
+    epochs: int = config_option(Section, "epochs"),
+    batch_size: int = _BATCH,
+    lr: float = config_option(Section, "lr"),
+    lesion_p: float = config_option(Section, "lesion_p"),
+    patches_per_image: int = config_option(Section, "patches_per_image"),
+    normalize: str = config_option(
+        Section,
+        "normalize",
+        default="background",
         help="Fundus normalisation: none, or '+'-joined background, clahe, standardize.",
     ),
-    augment: str = typer.Option(
-        "basic", "--augment", help="basic, or camera (adds simulated camera changes)."
-    ),
-    fov_erode: float = typer.Option(
-        0.015, "--fov-erode", min=0.0, max=0.49, help="Keep lesions this share inside the rim."
-    ),
-    optic_disc: bool = typer.Option(
-        True, "--optic-disc/--no-optic-disc", help="Learn the disc (mask_od) and keep lesions out."
-    ),
-    threshold: float | None = typer.Option(
-        None,
-        "--threshold",
-        min=0.01,
-        max=0.99,
+    augment: Augmentation = _AUGMENT,  # type: ignore[valid-type]
+    fov_erode: float = config_option(Section, "fov_erode"),
+    optic_disc: bool = config_option(Section, "optic_disc", "--optic-disc/--no-optic-disc"),
+    threshold: float | None = config_option(
+        Section,
+        "threshold",
         help="One mask threshold for every lesion (default: chosen per lesion on validation).",
     ),
     val_fraction: float = typer.Option(
-        0.2, "--val-fraction", help="Validation share when the manifest has no val split."
+        0.2,
+        "--val-fraction",
+        min=0.0,
+        max=0.99,
+        help="Validation share when the manifest has no val split.",
     ),
-    device: str = typer.Option(
-        "auto", "--device", callback=check_device, help="auto, cpu, cuda, cuda:1, mps."
-    ),
-    workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes."),
+    device: Device = "auto",
+    workers: Workers = 0,
     resume: bool = typer.Option(False, "--resume", help="Continue from the last epoch saved."),
-    seed: int = typer.Option(0, "--seed", callback=check_seed, help="Seed: same seed, same model."),
+    seed: Seed = 0,
 ) -> None:
     """Train a segmenter on DATA's lesion masks; the best epoch by validation Dice is kept."""
     from rura.segmentation.train import TrainSettings, train_segmenter
 
     [arch] = plugin_names("segmenter", arch)
-    settings = TrainSettings(
-        lesions=tuple(split_commas(lesions)),
+    section = config_section(
+        Section,
+        {"architecture": "--arch", "optic_disc": "--optic-disc"},
+        lesions=split_commas(lesions),
         architecture=arch,
         encoder=encoder,
         weights=weights,
@@ -115,14 +121,13 @@ def train(
         normalize=normalize,
         augment=augment,
         fov_erode=fov_erode,
-        context=("od",) if optic_disc else (),
+        optic_disc=optic_disc,
         threshold=threshold,
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
-        seed=seed,
-        val_fraction=val_fraction,
     )
+    settings = TrainSettings.from_config(section, seed=seed, val_fraction=val_fraction)
     config = train_segmenter(
         _resolve(data, option), out, settings, resume=resume, device=device, workers=workers
     )
@@ -140,24 +145,13 @@ def evaluate(
     option: list[str] = typer.Option(
         [], "--option", help="Dataset option KEY=VALUE, e.g. part=segmentation."
     ),
-    size: int = typer.Option(
-        0,
-        "--size",
-        callback=side_option(MAX_SEGMENTATION_SIDE, zero="the training size"),
-        help="Input side, px (0: the training size).",
-    ),
-    threshold: float = typer.Option(
-        -1.0, "--threshold", help="Mask threshold (-1: the model's, per lesion)."
-    ),
-    batch_size: int = typer.Option(4, "--batch-size", min=1),
-    device: str = typer.Option(
-        "auto", "--device", callback=check_device, help="auto, cpu, cuda, cuda:1, mps."
-    ),
+    size: int | None = _SIDE,
+    threshold: float | None = _THRESHOLD,
+    batch_size: BatchSize = 4,
+    device: Device = "auto",
     out: Path | None = typer.Option(None, "--out", "-o", help="Write metrics.json and .csv."),
     json_: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    seed: int = typer.Option(
-        0, "--seed", callback=check_seed, help="Seed (evaluation is deterministic)."
-    ),
+    seed: Seed = 0,
 ) -> None:
     """Per-lesion IoU, Dice, precision, recall, accuracy and the paper's two-class scores."""
     import torch
@@ -169,8 +163,8 @@ def evaluate(
     report = evaluate_segmenter(
         model,
         manifest,
-        size=size or None,
-        threshold=None if threshold < 0 else threshold,
+        size=size,
+        threshold=threshold,
         batch_size=batch_size,
         device=device,
         out=out,
@@ -190,24 +184,13 @@ def predict(
     option: list[str] = typer.Option(
         [], "--option", help="Dataset option KEY=VALUE, e.g. part=segmentation."
     ),
-    threshold: float = typer.Option(
-        -1.0, "--threshold", help="Mask threshold (-1: the model's, per lesion)."
-    ),
-    size: int = typer.Option(
-        0,
-        "--size",
-        callback=side_option(MAX_SEGMENTATION_SIDE, zero="the training size"),
-        help="Input side, px (0: training size; larger predicts in tiles).",
-    ),
+    threshold: float | None = _THRESHOLD,
+    size: int | None = _SIDE,
     overlap: float = typer.Option(0.25, "--overlap", min=0.0, max=0.9, help="Tile overlap."),
-    batch_size: int = typer.Option(4, "--batch-size", min=1),
-    device: str = typer.Option(
-        "auto", "--device", callback=check_device, help="auto, cpu, cuda, cuda:1, mps."
-    ),
-    on_error: str = typer.Option("raise", "--on-error", help="raise or skip unreadable images."),
-    seed: int = typer.Option(
-        0, "--seed", callback=check_seed, help="Seed (prediction is deterministic)."
-    ),
+    batch_size: BatchSize = 4,
+    device: Device = "auto",
+    on_error: OnError = "raise",
+    seed: Seed = 0,
 ) -> None:
     """Lesion probability maps, masks (source geometry), overlays and a manifest for embed."""
     import torch
@@ -219,12 +202,12 @@ def predict(
         model,
         resolve_images(images, **parse_reader_options(option)),
         out,
-        threshold=None if threshold < 0 else threshold,
-        size=size or None,
+        threshold=threshold,
+        size=size,
         overlap=overlap,
         batch_size=batch_size,
         device=device,
-        on_error=on_error,
+        on_error=plain(on_error),
     )
     typer.echo(f"{len(manifest)} images -> masks, probabilities and overlays in {out}")
 

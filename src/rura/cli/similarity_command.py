@@ -10,14 +10,17 @@ from rich.console import Console
 from rich.table import Table
 
 from rura.cli.options import (
-    check_device,
-    check_rate,
-    check_seed,
+    BatchSize,
+    Device,
+    Seed,
+    SiameseLoss,
+    Workers,
+    config_option,
+    config_section,
     plugin_names,
-    side_option,
     split_commas,
 )
-from rura.limits import MAX_INPUT_SIDE
+from rura.pipeline.config import SimilarityConfig as Section
 
 similarity_app = typer.Typer(
     help="Which known disease is most like the target (the Siamese stage).",
@@ -25,12 +28,16 @@ similarity_app = typer.Typer(
 )
 
 _DATA = typer.Argument(..., help="Dataset: a folder, a manifest CSV, or NAME:ROOT.")
+#: ``--batch-size`` of training: pairs per batch, as ``similarity.batch_size``.
+_BATCH = config_option(Section, "batch_size")
+_LOSS = config_option(Section, "loss")
 
 
-def _settings(**values: Any) -> Any:
+def _settings(section: Any, **values: Any) -> Any:
+    """The library's settings: the validated ``similarity`` section and the rest."""
     from rura.similarity.train import TrainSettings
 
-    return TrainSettings(**values)
+    return TrainSettings.from_config(section, **values)
 
 
 def _epoch_printer(console: Console) -> Any:
@@ -53,46 +60,35 @@ def train_command(
     exclude: list[str] = typer.Option(
         [], "--exclude", help="The target label(s): never used in training."
     ),
-    backbone: str = typer.Option("vgg19", "--backbone", "-b", help="Backbone name."),
-    weights: str = typer.Option("imagenet", "--weights", "-w", help="none, imagenet or a file."),
-    epochs: int = typer.Option(10, "--epochs", min=1),
-    size: int = typer.Option(
-        0,
-        "--size",
-        callback=side_option(MAX_INPUT_SIDE, zero="the backbone's"),
-        help="Input size in px (0: the backbone's).",
-    ),
-    batch_size: int = typer.Option(32, "--batch-size", min=1),
-    pairs_per_epoch: int = typer.Option(2000, "--pairs-per-epoch", min=2),
-    val_pairs: int = typer.Option(1000, "--val-pairs", min=2, help="Fixed validation pairs."),
-    lr: float = typer.Option(1e-4, "--lr", callback=check_rate),
-    loss: str = typer.Option("both", "--loss", help="contrastive, bce or both."),
-    margin: float = typer.Option(
-        1.0, "--margin", callback=check_rate, help="Contrastive margin m."
-    ),
-    hard_negatives: bool = typer.Option(False, "--hard-negatives", help="Mine hard negatives."),
-    freeze_backbone: bool = typer.Option(
-        False, "--freeze-backbone", help="Train only the projection and head (cached features)."
-    ),
-    embedding_dim: int = typer.Option(128, "--embedding-dim", min=0, help="0: no projection."),
+    backbone: str = config_option(Section, "backbone", "--backbone", "-b"),
+    weights: str = config_option(Section, "weights", "--weights", "-w"),
+    epochs: int = config_option(Section, "epochs"),
+    size: int | None = config_option(Section, "size"),
+    batch_size: int = _BATCH,
+    pairs_per_epoch: int = config_option(Section, "pairs_per_epoch"),
+    val_pairs: int = config_option(Section, "val_pairs"),
+    lr: float = config_option(Section, "lr"),
+    loss: SiameseLoss = _LOSS,  # type: ignore[valid-type]
+    margin: float = config_option(Section, "margin"),
+    hard_negatives: bool = config_option(Section, "hard_negatives"),
+    freeze_backbone: bool = config_option(Section, "freeze_backbone"),
+    embedding_dim: int = config_option(Section, "embedding_dim"),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint."),
-    seed: int = typer.Option(0, "--seed", callback=check_seed),
-    device: str = typer.Option(
-        "auto", "--device", callback=check_device, help="auto, cpu, cuda, cuda:1, mps."
-    ),
-    workers: int = typer.Option(0, "--workers", min=0, help="DataLoader workers."),
+    seed: Seed = 0,
+    device: Device = "auto",
+    workers: Workers = 0,
 ) -> None:
     """Train on the known classes of DATA, the target excluded; report each epoch."""
     from rura.data.spec import resolve_dataset
     from rura.similarity.train import train_similarity
 
     [name] = plugin_names("backbone", backbone)
-    settings = _settings(
+    section = config_section(
+        Section,
         backbone=name,
         weights=weights,
-        exclude=split_commas(exclude),
         epochs=epochs,
-        size=size or None,
+        size=size,
         batch_size=batch_size,
         pairs_per_epoch=pairs_per_epoch,
         val_pairs=val_pairs,
@@ -100,11 +96,11 @@ def train_command(
         loss=loss,
         margin=margin,
         hard_negatives=hard_negatives,
-        seed=seed,
         freeze_backbone=freeze_backbone,
         embedding_dim=embedding_dim,
-        device=device,
-        workers=workers,
+    )
+    settings = _settings(
+        section, exclude=split_commas(exclude), seed=seed, device=device, workers=workers
     )
     console = Console(stderr=True, highlight=False)
     if not settings.exclude:
@@ -130,11 +126,13 @@ def rank_command(
     normal: str = typer.Option(
         "normal", "--normal", help="Label of healthy eyes: shown, never a candidate ('' : none)."
     ),
-    max_per_class: int = typer.Option(50, "--max-per-class", min=0, help="0: every image."),
-    batch_size: int = typer.Option(32, "--batch-size", min=1),
-    seed: int = typer.Option(0, "--seed", callback=check_seed),
-    device: str = typer.Option("auto", "--device", callback=check_device),
-    workers: int = typer.Option(0, "--workers", min=0),
+    max_per_class: int = typer.Option(
+        50, "--max-per-class", min=0, help="Images per class used for ranking (0: every image)."
+    ),
+    batch_size: BatchSize = 32,
+    seed: Seed = 0,
+    device: Device = "auto",
+    workers: Workers = 0,
 ) -> None:
     """Rank DATA's known diseases by similarity to TARGET; write the matrix and the winner."""
     from rura.data.spec import resolve_dataset
@@ -184,39 +182,36 @@ def compare_command(
     ),
     exclude: list[str] = typer.Option([], "--exclude", help="The target label(s)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-    weights: str = typer.Option("imagenet", "--weights", "-w"),
-    epochs: int = typer.Option(10, "--epochs", min=1),
-    size: int = typer.Option(
-        0, "--size", callback=side_option(MAX_INPUT_SIDE, zero="the backbone's")
-    ),
-    batch_size: int = typer.Option(32, "--batch-size", min=1),
-    pairs_per_epoch: int = typer.Option(2000, "--pairs-per-epoch", min=2),
-    lr: float = typer.Option(1e-4, "--lr", callback=check_rate),
-    loss: str = typer.Option("both", "--loss"),
-    margin: float = typer.Option(1.0, "--margin", callback=check_rate),
-    freeze_backbone: bool = typer.Option(False, "--freeze-backbone"),
-    seed: int = typer.Option(0, "--seed", callback=check_seed),
-    device: str = typer.Option("auto", "--device", callback=check_device),
+    weights: str = config_option(Section, "weights", "--weights", "-w"),
+    epochs: int = config_option(Section, "epochs"),
+    size: int | None = config_option(Section, "size"),
+    batch_size: int = _BATCH,
+    pairs_per_epoch: int = config_option(Section, "pairs_per_epoch"),
+    lr: float = config_option(Section, "lr"),
+    loss: SiameseLoss = _LOSS,  # type: ignore[valid-type]
+    margin: float = config_option(Section, "margin"),
+    freeze_backbone: bool = config_option(Section, "freeze_backbone"),
+    seed: Seed = 0,
+    device: Device = "auto",
 ) -> None:
     """The paper's Table 3: accuracy, recall and F1 of one Siamese network per backbone."""
     from rura.data.spec import resolve_dataset
     from rura.similarity.compare import compare_backbones
 
     names = plugin_names("backbone", backbone)
-    settings = _settings(
+    section = config_section(
+        Section,
         weights=weights,
-        exclude=split_commas(exclude),
         epochs=epochs,
-        size=size or None,
+        size=size,
         batch_size=batch_size,
         pairs_per_epoch=pairs_per_epoch,
         lr=lr,
         loss=loss,
         margin=margin,
-        seed=seed,
         freeze_backbone=freeze_backbone,
-        device=device,
     )
+    settings = _settings(section, exclude=split_commas(exclude), seed=seed, device=device)
     err = Console(stderr=True, highlight=False)
     rows = compare_backbones(
         resolve_dataset(data),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from rura.cli.options import check_seed
+from rura.cli.options import Seed, Workers
 
 MIN_SIZE = 64  # kept equal to rura.data.synth.generate.MIN_SIZE; not imported, to start fast
 DOMAINS = ("source", "external")
@@ -51,9 +51,7 @@ def add_to(app: typer.Typer) -> None:
         per_class: int = typer.Option(
             10, "--per-class", min=1, max=100_000, help="Images per class."
         ),
-        seed: int = typer.Option(
-            0, "--seed", callback=check_seed, help="Random seed: same seed, same bytes."
-        ),
+        seed: Seed = 0,
         domain: str = typer.Option(
             "source",
             "--domain",
@@ -63,9 +61,7 @@ def add_to(app: typer.Typer) -> None:
         classes: str | None = typer.Option(
             None, "--classes", help="Comma-separated classes (default: all)."
         ),
-        workers: int | None = typer.Option(
-            None, "--workers", min=1, help="Processes (default: the CPU count)."
-        ),
+        workers: Workers = None,
         overwrite: bool = typer.Option(
             False, "--overwrite", help="Replace OUT even if it is not a SynthFundus dataset."
         ),
@@ -82,7 +78,7 @@ def add_to(app: typer.Typer) -> None:
             seed=seed,
             domain=domain,
             classes=names,
-            workers=workers,
+            workers=1 if workers == 0 else workers,  # 1: rendered in this process
             overwrite=overwrite,
             progress=True,
         )

@@ -66,6 +66,59 @@ def load_image(
     """Read ``path`` as 8-bit RGB, cropped square around the fundus and resized to ``size``."""
     path = Path(path)
     image, scale, source_size = _decode(path, size=size, max_pixels=max_pixels)
+    return _cropped(image, scale, source_size, size=size, crop_fov=crop_fov)
+
+
+def image_from_memory(
+    image: Image.Image | np.ndarray,
+    *,
+    size: int | None = None,
+    crop_fov: bool = True,
+    name: str = "image",
+    max_pixels: int = MAX_PIXELS,
+) -> LoadedImage:
+    """An in-memory image as :func:`load_image` reads a file: a PIL image (EXIF orientation
+    applied) or an ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)`` array of any pixel
+    type, as 8-bit RGB cropped around the fundus; ``name`` names it in errors."""
+    from PIL import Image, ImageOps
+
+    label = Path(name)
+    if isinstance(image, Image.Image):
+        _check_pixels(label, *image.size, max_pixels)
+        with _user_errors(label):
+            rgb = _to_rgb(ImageOps.exif_transpose(image), label)
+    elif isinstance(image, np.ndarray):
+        array = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
+        if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+            raise ImageLoadError(
+                f"{name}: an array of shape {tuple(image.shape)}; pass (H, W), (H, W, 3) or "
+                "(H, W, 4) pixels (channels last)"
+            )
+        _check_pixels(label, array.shape[1], array.shape[0], max_pixels)
+        array = _to_uint8(array, label)
+        if array.ndim == 2:
+            array = np.repeat(array[..., None], 3, axis=2)
+        elif array.shape[2] == 4:
+            array = _composite_on_black(array)
+        rgb = Image.fromarray(np.ascontiguousarray(array))
+    else:
+        raise ImageLoadError(
+            f"{name}: a {type(image).__name__}, not an image; pass a path, a PIL image or a "
+            "numpy array"
+        )
+    _check_min_side(label, *rgb.size)
+    return _cropped(rgb, 1.0, rgb.size, size=size, crop_fov=crop_fov)
+
+
+def _cropped(
+    image: Image.Image,
+    scale: float,
+    source_size: tuple[int, int],
+    *,
+    size: int | None,
+    crop_fov: bool,
+) -> LoadedImage:
+    """A decoded image cropped (around the fundus, or padded square) and resized to ``size``."""
     if crop_fov:
         box = field_of_view_box(np.asarray(image))
     elif size is None:
@@ -100,8 +153,18 @@ def load_mask(
         array = array[..., :3].max(axis=2)
     if image_size is not None:
         check_mask_size(path, (array.shape[1], array.shape[0]), image_path, image_size)
-    mask = Image.fromarray(((array > 0) * 255).astype(np.uint8))
-    return _crop_resize(mask, box, size, resample="nearest") > 127
+    return crop_mask(array, box, size)
+
+
+def crop_mask(
+    mask: np.ndarray, box: tuple[int, int, int, int], size: int | None = None
+) -> np.ndarray:
+    """A source-sized mask (any non-zero pixel is lesion) cropped with ``box`` like its image and
+    resized to ``size`` (nearest), as bools: :func:`load_mask` without the file."""
+    from PIL import Image
+
+    binary = Image.fromarray(((mask > 0) * 255).astype(np.uint8))
+    return _crop_resize(binary, box, size, resample="nearest") > 127
 
 
 def check_mask_size(
@@ -289,11 +352,7 @@ def _decode(
             raise Image.DecompressionBombError(str(warning)) from None
         with handle:
             width, height = handle.size
-            if width * height > max_pixels:
-                raise ImageLoadError(
-                    f"{path}: {width}x{height} px exceeds the {max_pixels // 1_000_000} MP limit "
-                    "(a likely decompression bomb); raise max_pixels if the image is genuine"
-                )
+            _check_pixels(path, width, height, max_pixels)
             _check_min_side(path, width, height)
             scale = 1.0
             if size is not None and handle.format == "JPEG" and min(width, height) >= 2 * size:
@@ -306,6 +365,14 @@ def _decode(
                 image = handle.copy()
     source = (height, width) if turned else (width, height)
     return _to_rgb(image, path), scale, source
+
+
+def _check_pixels(path: Path, width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise ImageLoadError(
+            f"{path}: {width}x{height} px exceeds the {max_pixels // 1_000_000} MP limit "
+            "(a likely decompression bomb); raise max_pixels if the image is genuine"
+        )
 
 
 def _check_min_side(path: Path, width: int, height: int) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field, field_validator
 
 from rura.errors import RuraError
-from rura.io import atomic_path, replace_folder, write_text
+from rura.io import atomic_path, check_output_folder, replace_folder, write_text
 from rura.validation import (
     Name,
     Number,
@@ -254,7 +254,12 @@ def save_bundle(
         raise RuraError(f"threshold {threshold}: must be between 0 and 1")
     if segmenter_dir is not None:
         _check_segmenter(Path(segmenter_dir), lesions)
-    _check_target(out)
+    check_output_folder(
+        out,
+        what="a pipeline model",
+        claimed=(out / PIPELINE).is_file(),
+        fix="choose another folder",
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
@@ -410,13 +415,6 @@ def _check_segmenter(folder: Path, lesions: tuple[str, ...]) -> None:
             f"{folder}: the segmenter predicts {', '.join(known)}, not {', '.join(absent)}; "
             "bundle lesions it predicts"
         )
-
-
-def _check_target(out: Path) -> None:
-    if out.exists() and (
-        not out.is_dir() or (any(out.iterdir()) and not (out / PIPELINE).is_file())
-    ):
-        raise RuraError(f"{out}: exists and is not a pipeline model; choose another folder")
 
 
 def _save_backbone(path: Path, backbone: str, weights: str | None, seed: int) -> None:

@@ -1,12 +1,12 @@
-"""``diagnose``: a pipeline bundle applied to new images, through the pipeline's own stages.
+"""``diagnose``: a pipeline model applied to new images, with its results written to a folder.
 
-Lesion masks come from :func:`~rura.segmentation.predict.predict_segmentation`, features from
-:func:`~rura.features.embed.embed` with the bundle's backbone weights, the diagnosis and score
-from the bundle's :class:`~rura.diagnosis.ZeroShotDiagnoser`: the numbers are the pipeline's.
-``OUT`` receives ``diagnoses.csv``, ``diagnoses.json``, ``overlays/`` (lesions tinted on the
-image, at the source's size up to ``overlay_size``), ``segmentation/`` and ``features/``. It is
-written only once the model, the images and the options are checked, under its folder lock
-(:mod:`rura.locks`); the two ``diagnoses`` files come last, and a failed run leaves neither.
+The numbers come from :class:`~rura.diagnosis.model.DiagnosisModel`, which runs the pipeline's
+own stages (segmenter, focus, backbone, diagnoser) in memory, batch by batch. ``OUT`` receives
+``diagnoses.csv``, ``diagnoses.json`` and ``overlays/`` (lesions tinted on the image, at the
+source's size up to ``overlay_size``); neither masks nor features are written (``rura segment
+predict`` and ``rura embed`` write those). It is written only once the model, the images and the
+options are checked, under its folder lock (:mod:`rura.locks`); the two ``diagnoses`` files come
+last, and a failed run leaves neither.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import shutil
 from collections.abc import Sequence
@@ -22,17 +21,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rura.errors import RuraError
-from rura.io import atomic_path, disk_full_error, is_disk_full, remove_stale_temporaries
+from rura.io import (
+    atomic_path,
+    check_output_folder,
+    disk_full_error,
+    is_disk_full,
+    remove_stale_temporaries,
+)
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from rura.data.manifest import Manifest
     from rura.diagnosis.bundle import PipelineBundle
     from rura.diagnosis.diagnoser import ZeroShotDiagnoser
+    from rura.diagnosis.model import DiagnosisModel
 
 DEFAULT_OUT = "rura-diagnose"
 CSV_NAME = "diagnoses.csv"
 JSON_NAME = "diagnoses.json"
-OUTPUTS = (CSV_NAME, JSON_NAME, "overlays", "segmentation", "features")
+OUTPUTS = (CSV_NAME, JSON_NAME, "overlays")
+#: What earlier rura versions also wrote into ``OUT``: accepted there, and removed by a rerun.
+EARLIER_OUTPUTS = ("segmentation", "features")
 
 
 def diagnose(
@@ -55,10 +65,11 @@ def diagnose(
     ``predicted`` (1 disease, 0 normal), ``score`` (higher: more like the disease),
     ``area_<lesion>`` (fraction of the field of view), ``pixels_<lesion>`` (source pixels) and
     ``overlay``; unreadable images, with ``on_error="skip"``, are rows with ``status`` skipped.
-    ``seed`` defaults to the bundle's; ``overlay_size`` caps the overlays' longer side (0: none).
+    ``seed`` defaults to the bundle's; ``overlay_size`` caps the overlays' longer side (0: none);
+    ``workers`` are image-decoding threads (None: up to 4).
     """
-    from rura.devices import resolve_device
     from rura.diagnosis.bundle import load_bundle
+    from rura.diagnosis.model import DiagnosisModel
     from rura.locks import folder_lock
 
     bundle = load_bundle(model_dir)
@@ -70,9 +81,7 @@ def diagnose(
         raise RuraError(f"batch size {batch_size}: must be 1 or more")
     if workers is not None and workers < 0:
         raise RuraError(f"workers {workers}: must be 0 or more (None: up to 4)")
-    device = resolve_device(device)
-    diagnoser = bundle.load_diagnoser()
-    bundle.check_backbone(diagnoser.n_features)
+    model = DiagnosisModel(bundle, device=device, seed=seed)
     manifest = gather_inputs([inputs] if isinstance(inputs, str | Path) else inputs, options)
     out = Path(out).resolve()
     _check_out(out)
@@ -84,11 +93,11 @@ def diagnose(
         try:
             out.mkdir(parents=True, exist_ok=True)
             rows = _diagnose_into(
-                out, bundle, diagnoser, manifest,
-                settings={"device": device, "batch_size": batch_size, "on_error": on_error},
-                workers=workers, seed=seed, overlay_size=overlay_size, progress=progress,
+                out, model, manifest,
+                settings={"batch_size": batch_size, "workers": workers, "on_error": on_error},
+                overlay_size=overlay_size, progress=progress,
             )  # fmt: skip
-            _write_outputs(out, bundle, diagnoser, rows, bundle.segmenter_lesions())
+            _write_outputs(out, bundle, model.diagnoser, rows, model.lesions)
         except BaseException as error:  # a failed run leaves no half-written result behind
             if created:
                 shutil.rmtree(out, ignore_errors=True)
@@ -102,58 +111,48 @@ def diagnose(
 
 def _diagnose_into(
     out: Path,
-    bundle: PipelineBundle,
-    diagnoser: ZeroShotDiagnoser,
+    model: DiagnosisModel,
     manifest: Manifest,
     *,
     settings: dict[str, Any],
-    workers: int | None,
-    seed: int | None,
     overlay_size: int,
     progress: bool,
 ) -> list[dict[str, Any]]:
-    """Segment, embed, classify and draw the overlays into ``out``; one row per image."""
-    from rura.progress import ProgressBar
+    """Diagnose the images in memory and draw their overlays into ``out``; one row per image."""
+    from dataclasses import replace
 
-    lesions, skipped = bundle.segmenter_lesions(), {}
-    if bundle.segmenter is not None:
-        from rura.segmentation.predict import predict_segmentation
+    from rura.segmentation.predict import file_names
 
-        masked = predict_segmentation(
-            bundle.segmenter,
-            manifest,
-            out / "segmentation",
-            threshold=bundle.threshold,
-            progress=progress,
-            **settings,
-        )
-        skipped.update(_skipped(out / "segmentation" / "skipped.json"))
-    else:
-        masked = manifest
-    results: dict[str, dict[str, Any]] = {}
-    if len(masked):
-        results, embed_skipped = _classify(
-            bundle, diagnoser, masked, out, workers=workers, seed=seed, progress=progress,
-            **settings,
-        )  # fmt: skip
-        skipped.update(embed_skipped)
-    burden = _read_burden(out / "segmentation" / "lesion_burden.csv")
-    positions = {identifier: i for i, identifier in enumerate(masked.table["id"])}
+    lesions = model.lesions
+    paths = [manifest.image_path(index) for index in range(len(manifest))]
+    names = file_names(manifest)
+    findings, overlays = [], {}
+    found = model.examine(paths, masks=bool(lesions), progress=progress, **settings)
+    for index, item in enumerate(found):
+        if item.masks is not None and item.features is not None:
+            target = out / "overlays" / f"{names[index]}.png"
+            _draw_overlay(paths[index], item.masks, target, overlay_size)
+            overlays[index] = str(target)
+            item = replace(item, masks=None)  # the masks go once drawn
+        findings.append(item)
     rows = []
-    with ProgressBar(progress and bool(lesions), len(results), "overlays") as bar:
-        for index in range(len(manifest)):
-            identifier = manifest.table["id"].iat[index]
-            row = _base_row(manifest, index, lesions)
-            if identifier in skipped:
-                row.update(status="skipped", problem=skipped[identifier])
-            elif identifier in results:
-                row.update(results[identifier])
-                row.update({f"area_{k}": v for k, v in burden.get(identifier, {}).items()})
-                if lesions:
-                    position = positions[identifier]
-                    row.update(_overlay_row(masked, position, lesions, out, overlay_size))
-                    bar.advance(1)
-            rows.append(row)
+    for index, result in enumerate(model.conclude(findings)):
+        row = _base_row(manifest, index, lesions)
+        if not result.ok:
+            row.update(status="skipped", problem=result.problem)
+        else:
+            row.update(
+                status="ok",
+                diagnosis=result.diagnosis,
+                predicted=result.predicted,
+                score=result.score,
+                cluster=result.cluster,
+            )
+            row.update({f"area_{lesion}": v for lesion, v in result.areas.items()})
+            if lesions:
+                row.update({f"pixels_{lesion}": v for lesion, v in result.pixels.items()})
+                row["overlay"] = overlays[index]
+        rows.append(row)
     return rows
 
 
@@ -217,102 +216,24 @@ def _resolve(spec: str | Path, options: dict[str, Any]) -> Manifest:
 
 def _check_out(out: Path) -> None:
     """Refuse an ``--out`` that is a file, lies under a file, or holds files of its own."""
-    if out.exists() and not out.is_dir():
-        raise RuraError(f"{out}: exists and is not a folder; choose another --out")
-    parent = next((p for p in out.parents if p.exists()), None)
-    if parent is not None and not parent.is_dir():
-        raise RuraError(f"{out}: {parent} is a file, not a folder; choose another --out")
-    if out.is_dir():
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUTS)
-        foreign = [name for name in foreign if not name.startswith(".")]
-        if foreign:
-            raise RuraError(
-                f"{out}: holds files other than rura diagnose outputs ({foreign[0]}, ...); "
-                "choose another --out or empty it"
-            )
+    check_output_folder(
+        out,
+        what="a rura diagnose folder",
+        ours=(*OUTPUTS, *EARLIER_OUTPUTS),
+        fix="choose another --out or empty it",
+    )
 
 
 def _clear_outputs(out: Path) -> None:
     """Remove an earlier run's outputs, ``diagnoses.json`` and ``.csv`` first (while they are
     absent the folder does not look finished)."""
-    for name in (JSON_NAME, CSV_NAME, "overlays", "features", "segmentation"):
+    for name in (JSON_NAME, CSV_NAME, "overlays", *EARLIER_OUTPUTS):
         path = out / name
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         elif path.exists() or path.is_symlink():
             path.unlink()
     remove_stale_temporaries(out)  # a killed run's unfinished writes
-
-
-def _classify(
-    bundle: PipelineBundle,
-    diagnoser: ZeroShotDiagnoser,
-    manifest: Manifest,
-    out: Path,
-    *,
-    workers: int | None,
-    seed: int | None,
-    progress: bool,
-    device: str | None,
-    batch_size: int,
-    on_error: str,
-) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """Embed with the bundle's backbone; the diagnoser's verdict per id, and skipped ids."""
-    from rura.features.embed import embed
-
-    store = embed(
-        manifest,
-        out / "features",
-        backbone=bundle.backbone,
-        weights=str(bundle.backbone_weights),
-        focus=bundle.focus,
-        lesions=bundle.lesions if bundle.segmenter is not None else (),
-        image_size=bundle.image_size,
-        min_lesion_pixels=bundle.min_lesion_pixels,
-        normalize=bundle.normalize,
-        batch_size=batch_size,
-        workers=workers,
-        device=device,
-        seed=bundle.seed if seed is None else seed,
-        on_error=on_error,
-        progress=progress,
-    )
-    skipped = {item["id"]: item["problem"] for item in store.skipped}
-    valid = store.valid
-    ids = store.manifest.table["id"].to_numpy()[valid]
-    if not len(ids):
-        return {}, skipped
-    import numpy as np
-
-    features = store.features[valid]
-    if not np.isfinite(features).all():
-        broken = int((~np.isfinite(features).all(axis=1)).sum())
-        raise RuraError(
-            f"{bundle.path}: the backbone gave non-finite features for {broken} readable "
-            "image(s); its weights are damaged: re-create the model with rura run"
-        )
-    burden = None
-    if diagnoser.evidence_ != "distance":
-        table = store.lesion_burden()
-        if table is None:
-            raise RuraError(
-                f"{bundle.path}: the diagnoser reads lesion burden but the bundle has no "
-                "segmenter; save the model again with its segmenter"
-            )
-        burden = table.set_index("id").sum(axis=1).reindex(ids).fillna(0.0).to_numpy()
-    scores = diagnoser.evidence(features, burden)
-    classes = diagnoser.predict(features, burden)
-    clusters = diagnoser.predict_clusters(features)
-    results = {}
-    for identifier, score, predicted, cluster in zip(ids, scores, classes, clusters, strict=True):
-        results[identifier] = {
-            "status": "ok",
-            "diagnosis": bundle.target if predicted else bundle.normal,
-            "predicted": int(predicted),
-            "score": float(score) if math.isfinite(score) else None,
-            "cluster": int(cluster),
-        }
-    return results, skipped
 
 
 def _base_row(manifest: Manifest, index: int, lesions: tuple[str, ...]) -> dict[str, Any]:
@@ -327,13 +248,11 @@ def _base_row(manifest: Manifest, index: int, lesions: tuple[str, ...]) -> dict[
     return row
 
 
-def _overlay_row(
-    manifest: Manifest, index: int, lesions: tuple[str, ...], out: Path, max_side: int
-) -> dict[str, Any]:
-    """Write the overlay of one image; its path and each lesion's predicted source pixels.
+def _draw_overlay(path: Path, masks: dict[str, np.ndarray], target: Path, max_side: int) -> None:
+    """Write the overlay of the image at ``path`` from its source-sized ``masks``.
 
-    The predicted masks have the source's geometry; the image is decoded at reduced size where
-    the overlay allows (JPEG), so no full-resolution copy is made for a capped overlay.
+    The image is decoded at reduced size where the overlay allows (JPEG), so no
+    full-resolution copy is made for a capped overlay.
     """
     import numpy as np
     from PIL import Image
@@ -341,26 +260,23 @@ def _overlay_row(
     from rura.data.images import MAX_PIXELS, open_rgb
     from rura.segmentation.predict import overlay_lesions
 
-    paths = {lesion: manifest.mask_path(index, lesion) for lesion in lesions}
-    masks, counts, size = {}, {}, (0, 0)
-    for lesion, mask_path in paths.items():
-        assert mask_path is not None
-        with Image.open(mask_path) as handle:
-            mask = handle.convert("L")
-        size = _fit(mask.size, max_side)
-        counts[f"pixels_{lesion}"] = int(np.count_nonzero(np.asarray(mask)))
-        masks[lesion] = np.asarray(mask.resize(size, Image.Resampling.NEAREST)) > 127
-        del mask
-    image, _ = open_rgb(manifest.image_path(index), size=min(size), max_pixels=MAX_PIXELS)
+    height, width = next(iter(masks.values())).shape
+    size = _fit((width, height), max_side)
+    small = {
+        lesion: np.asarray(
+            Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)
+        )
+        > 127
+        for lesion, mask in masks.items()
+    }
+    image, _ = open_rgb(path, size=min(size), max_pixels=MAX_PIXELS)
     pixels = np.asarray(image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0))
     del image
-    target = out / "overlays" / f"{Path(str(mask_path)).stem}.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as temporary:
-        Image.fromarray(overlay_lesions(pixels, masks)).save(
+        Image.fromarray(overlay_lesions(pixels, small)).save(
             temporary, format="PNG", compress_level=1
         )
-    return {**counts, "overlay": str(target)}
 
 
 def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
@@ -370,25 +286,6 @@ def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
         return width, height
     factor = max_side / max(width, height)
     return max(1, round(width * factor)), max(1, round(height * factor))
-
-
-def _skipped(path: Path) -> dict[str, str]:
-    return (
-        {item["id"]: item["problem"] for item in json.loads(path.read_text())}
-        if path.exists()
-        else {}
-    )
-
-
-def _read_burden(path: Path) -> dict[str, dict[str, float]]:
-    """Lesion area fractions per id, from the segmentation stage's ``lesion_burden.csv``."""
-    if not path.exists():
-        return {}
-    with path.open(newline="") as handle:
-        return {
-            row.pop("id"): {lesion: float(value) for lesion, value in row.items()}
-            for row in csv.DictReader(handle)
-        }
 
 
 def document(

@@ -23,7 +23,7 @@ import numpy as np
 from rura.data.manifest import Manifest
 from rura.errors import RuraError
 from rura.evaluation.metrics import METRICS
-from rura.experiments.compare import HEADLINE, format_cell
+from rura.evaluation.tables import HEADLINE, format_cell
 from rura.io import atomic_path, write_text
 
 #: The backbones of the paper's Table 2, by their registered names.
@@ -270,8 +270,8 @@ def train(
     import torch
 
     from rura.devices import autocast
-    from rura.progress import ProgressBar
     from rura.similarity.train import augment
+    from rura.training import Epoch, fit
 
     data = torch.utils.data.TensorDataset(pixels, labels)
     single = len(data) % config.batch_size == 1  # batch norm cannot train on a lone image
@@ -288,33 +288,35 @@ def train(
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=str(device).startswith("cuda"))
     loss_function = torch.nn.CrossEntropyLoss()
-    history: list[float] = []
-    steps = config.epochs * (len(data) - single)
-    title = f"{backbone} · seed {seed}"
-    with ProgressBar(config.progress, steps, f"{title} · epoch 1/{config.epochs}") as bar:
-        for epoch in range(config.epochs):
-            net.train()
-            losses, counts = [], []
-            for batch, target in batches:
-                if config.augment:
-                    batch = augment(batch, mean, std, jitter)
-                batch = batch.to(device).contiguous(memory_format=_memory_format(device))
-                with autocast(device):
-                    logits = net(batch)
-                loss = loss_function(logits.float(), target.to(device))
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                losses.append(float(loss.detach()) * len(target))
-                counts.append(len(target))
-                bar.advance(
-                    len(target),
-                    description=f"{title} · epoch {epoch + 1}/{config.epochs}",
-                    loss=f"{sum(losses) / sum(counts):.4f}",
-                )
-            history.append(sum(losses) / sum(counts))
-    return history
+
+    def train_epoch(epoch: Epoch) -> dict[str, Any]:
+        net.train()
+        losses, counts = [], []
+        for batch, target in batches:
+            if config.augment:
+                batch = augment(batch, mean, std, jitter)
+            batch = batch.to(device).contiguous(memory_format=_memory_format(device))
+            with autocast(device):
+                logits = net(batch)
+            loss = loss_function(logits.float(), target.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            losses.append(float(loss.detach()) * len(target))
+            counts.append(len(target))
+            epoch.advance(len(target), loss=f"{sum(losses) / sum(counts):.4f}")
+        return {"loss": sum(losses) / sum(counts)}
+
+    fitted = fit(
+        net,
+        epochs=config.epochs,
+        train_epoch=train_epoch,
+        progress=config.progress,
+        steps_per_epoch=len(data) - single,
+        title=f"{backbone} · seed {seed}",
+    )
+    return [row["loss"] for row in fitted.history]
 
 
 def predict(

@@ -18,9 +18,8 @@ import numpy as np
 from rura.data.manifest import Manifest
 from rura.errors import RuraError
 from rura.evaluation.metrics import METRICS
+from rura.evaluation.tables import HEADLINE, format_cell
 from rura.io import atomic_path, write_text
-
-HEADLINE = ("accuracy", "precision", "recall", "f1", "auc")
 
 
 @dataclass
@@ -342,14 +341,6 @@ def write_leaderboard(
         oracle = any(s["oracle"] for s in summary)
         title = "Zero-shot diagnosis" + (" (ORACLE mapping)" if oracle else "")
         plot_leaderboard(names, means, stds, out / "leaderboard.png", title=title)
-
-
-def format_cell(mean: float | None, std: float | None, digits: int = 4) -> str:
-    """``0.8395 ± 0.0123``, or ``n/a`` for an undefined metric."""
-    if mean is None:
-        return "n/a"
-    shown = std is not None and round(std, digits) > 0  # float noise across seeds is not spread
-    return f"{mean:.{digits}f} ± {std:.{digits}f}" if shown else f"{mean:.{digits}f}"
 
 
 def leaderboard_markdown(summary: list[dict[str, Any]], config: CompareConfig) -> str:

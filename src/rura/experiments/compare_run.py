@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from rura.errors import RuraError
-from rura.experiments.compare import HEADLINE, format_cell, summarise, write_leaderboard
+from rura.evaluation.tables import HEADLINE, format_cell
+from rura.experiments.compare import summarise, write_leaderboard
 from rura.io import atomic_path
 from rura.pipeline.runner import Pipeline, lesions_read
 
@@ -180,7 +181,7 @@ def _relative_paths(raw: dict[str, Any]) -> list[str]:
 def ensure_features(pipeline: Pipeline) -> list[str]:
     """Run the pipeline up to its features stage when a stage up to it is not cached; returns
     the stages that ran."""
-    from rura.pipeline.runner import STAGES
+    from rura.pipeline.stages import STAGES
 
     upto = STAGES[: STAGES.index("features") + 1]
     missing = [stage for stage, what in pipeline.plan() if stage in upto and what == "run"]

@@ -30,7 +30,7 @@ from rura.features.store import (
 )
 from rura.io import (
     atomic_path,
-    holds_other_files,
+    check_output_folder,
     raise_if_disk_full,
     remove_stale_temporaries,
     removed_on_user_error,
@@ -76,7 +76,6 @@ def embed(
     """
     import torch
 
-    from rura.api import create_backbone
     from rura.data.normalize import normalize_name
     from rura.features.loader import FocusedImages, collate
     from rura.locks import folder_lock
@@ -104,11 +103,9 @@ def embed(
         if previous is not None and previous.hash == digest and previous.complete:
             return previous
         resume = previous is not None and previous.hash == digest and (out / PARTIAL).is_file()
-        torch.manual_seed(seed)
-        model = create_backbone(backbone, weights=weights)
-        size = image_size or int(model.preprocessing.input_size[-1])
         device = resolve_device(device)
-        model = model.to(device).eval().to(memory_format=torch.channels_last)
+        model = prepared_backbone(backbone, weights=weights, seed=seed, device=device)
+        size = image_size or int(model.preprocessing.input_size[-1])
         start = previous.done if resume and previous is not None else 0
         dim = model.num_features * (len(TWO_STREAMS) if focus == "two-stream" else 1)
         if not resume:
@@ -145,12 +142,7 @@ def embed(
         features = np.load(out / PARTIAL, mmap_mode="r+")
         with progress_bar(progress, len(manifest), start, f"embedding with {backbone}") as advance:
             for batch in loader:
-                pixels = batch["pixels"].to(device, non_blocking=True)
-                images = len(pixels)
-                pixels = pixels.flatten(0, -4)  # two-stream: (B, 2, 3, S, S) to (2B, 3, S, S)
-                pixels = pixels.contiguous(memory_format=torch.channels_last)
-                with torch.inference_mode(), autocast(device):
-                    output = model(pixels).float().cpu().numpy().reshape(images, -1)
+                output = backbone_features(model, batch["pixels"], device)
                 for row, (index, error) in enumerate(
                     zip(batch["index"], batch["error"], strict=True)
                 ):
@@ -177,6 +169,31 @@ def embed(
         del features
         os.replace(out / PARTIAL, out / FEATURES)  # complete: the matrix under its final name
         return FeatureStore.open(out)
+
+
+def prepared_backbone(backbone: str, *, weights: str | None, seed: int, device: str) -> Any:
+    """The backbone as :func:`embed` runs it: built after seeding torch with ``seed``, in eval
+    mode and channels-last on ``device``."""
+    import torch
+
+    from rura.api import create_backbone
+
+    torch.manual_seed(seed)
+    model = create_backbone(backbone, weights=weights)
+    return model.to(device).eval().to(memory_format=torch.channels_last)
+
+
+def backbone_features(model: Any, pixels: Any, device: str) -> np.ndarray:
+    """``(B, D)`` float32 features of a batch of normalised ``(B, 3, S, S)`` pixels; two-stream
+    ``(B, 2, 3, S, S)`` pixels give each image's two feature vectors concatenated."""
+    import torch
+
+    pixels = pixels.to(device, non_blocking=True)
+    images = len(pixels)
+    pixels = pixels.flatten(0, -4)  # two-stream: (B, 2, 3, S, S) to (2B, 3, S, S)
+    pixels = pixels.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), autocast(device):
+        return model(pixels).float().cpu().numpy().reshape(images, -1)
 
 
 def _check_arguments(
@@ -212,12 +229,8 @@ def _existing(out: Path) -> FeatureStore | None:
 
 
 def _start_fresh(out: Path, manifest: Manifest, config: dict, digest: str, dim: int) -> None:
-    if out.exists() and not out.is_dir():
-        raise RuraError(f"{out}: exists and is not a folder; choose another --out")
-    ours = {FEATURES, PARTIAL, PROGRESS, SKIPPED, BURDEN, MANIFEST, CONFIG}
-    foreign = holds_other_files(out, ours)
-    if foreign and not (out / CONFIG).exists():
-        raise RuraError(f"{out}: exists and is not a feature directory; choose another --out")
+    ours = (FEATURES, PARTIAL, PROGRESS, SKIPPED, BURDEN, MANIFEST, CONFIG)
+    check_output_folder(out, what="a feature directory", ours=ours, claimed=(out / CONFIG).exists())
     for name in (CONFIG, FEATURES, PARTIAL, PROGRESS, SKIPPED, BURDEN, MANIFEST):
         path = out / name
         if path.is_dir():

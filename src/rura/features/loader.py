@@ -8,7 +8,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from rura.data.images import ImageLoadError, field_of_view_box, load_image, load_mask
+from rura.data.images import (
+    ImageLoadError,
+    LoadedImage,
+    field_of_view_box,
+    load_image,
+    load_mask,
+)
 from rura.data.manifest import Manifest
 from rura.data.normalize import normalize_fundus
 from rura.features.focus import TWO_STREAMS, lesion_burden, render_focus
@@ -63,27 +69,52 @@ class FocusedImages(torch.utils.data.Dataset):
             streams = (len(TWO_STREAMS),) if self.focus == "two-stream" else ()
             empty = torch.zeros(*streams, 3, self.size, self.size)
             return {"index": index, "pixels": empty, "error": str(error), "burden": {}}
-        burden = {}
-        if self.lesions:
-            for lesion in self.lesions:
-                masks.setdefault(lesion, np.zeros((self.size, self.size), bool))
-            box = field_of_view_box(image.pixels)
-            fov = np.zeros((self.size, self.size), bool)
-            fov[max(box[1], 0) : box[3], max(box[0], 0) : box[2]] = True
-            fov &= image.pixels.max(axis=2) > 10
-            burden = lesion_burden(masks, fov)
-        pixels = normalize_fundus(image.pixels, self.normalize)
-        if self.focus == "two-stream":
-            tensor = torch.stack([self._tensor(pixels, masks, focus) for focus in TWO_STREAMS])
-        else:
-            tensor = self._tensor(pixels, masks, self.focus)
+        tensor, burden = focused_input(
+            image,
+            masks,
+            mean=self.mean,
+            std=self.std,
+            focus=self.focus,
+            lesions=self.lesions,
+            min_lesion_pixels=self.min_lesion_pixels,
+            normalize=self.normalize,
+        )
         return {"index": index, "pixels": tensor, "error": "", "burden": burden}
 
-    def _tensor(self, pixels: np.ndarray, masks: dict[str, np.ndarray], focus: str) -> Any:
-        """``pixels`` as ``focus`` renders them, as a normalised (3, S, S) tensor."""
-        pixels = render_focus(pixels, masks, focus, min_pixels=self.min_lesion_pixels)
-        tensor = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
-        return tensor.float().div_(255.0).sub_(self.mean).div_(self.std)
+
+def focused_input(
+    image: LoadedImage,
+    masks: dict[str, np.ndarray],
+    *,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    focus: str = "none",
+    lesions: tuple[str, ...] = (),
+    min_lesion_pixels: int = 1,
+    normalize: str = "none",
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """What the backbone sees of one decoded image: its normalised ``(3, S, S)`` tensor
+    (``(2, 3, S, S)`` for two-stream) and each lesion's area in its field of view (none without
+    ``lesions``). ``masks`` are ``(S, S)`` bools (a lesion without one has none); ``mean`` and
+    ``std`` are ``(3, 1, 1)`` tensors. The one seam :class:`FocusedImages` and in-memory
+    inference (:mod:`rura.diagnosis.model`) share."""
+    size = image.pixels.shape[0]
+    burden = {}
+    if lesions:
+        masks = {lesion: masks.get(lesion, np.zeros((size, size), bool)) for lesion in lesions}
+        box = field_of_view_box(image.pixels)
+        fov = np.zeros((size, size), bool)
+        fov[max(box[1], 0) : box[3], max(box[0], 0) : box[2]] = True
+        fov &= image.pixels.max(axis=2) > 10
+        burden = lesion_burden(masks, fov)
+    pixels = normalize_fundus(image.pixels, normalize)
+    streams = TWO_STREAMS if focus == "two-stream" else (focus,)
+    tensors = []
+    for stream in streams:
+        rendered = render_focus(pixels, masks, stream, min_pixels=min_lesion_pixels)
+        tensor = torch.from_numpy(np.ascontiguousarray(rendered.transpose(2, 0, 1)))
+        tensors.append(tensor.float().div_(255.0).sub_(mean).div_(std))
+    return (torch.stack(tensors) if focus == "two-stream" else tensors[0]), burden
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:

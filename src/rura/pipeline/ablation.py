@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rura.experiments.compare import HEADLINE, format_cell
+from rura.evaluation.tables import HEADLINE, format_cell
 from rura.io import write_text
 from rura.pipeline.config import PipelineConfig, load_config
 from rura.pipeline.runner import Pipeline

@@ -114,8 +114,22 @@ class SimilarityConfig(Section):
     margin: float = Field(1.0, gt=0, allow_inf_nan=False, description="Contrastive margin.")
     hard_negatives: bool = Field(False, description="Mine hard negative pairs.")
     freeze_backbone: bool = Field(False, description="Train only the projection and head.")
-    embedding_dim: int = Field(128, ge=2, description="Projection size before the L1 head.")
+    embedding_dim: int = Field(
+        128,
+        ge=0,
+        le=65536,
+        description="Projection size before the L1 head (0: none, the backbone's features).",
+    )
     max_per_class: int = Field(50, ge=1, description="Images per class used for ranking.")
+
+    @model_validator(mode="after")
+    def _something_to_train(self) -> SimilarityConfig:
+        if self.freeze_backbone and self.embedding_dim == 0 and self.loss != "bce":
+            raise ValueError(
+                "a frozen backbone (freeze_backbone) with embedding_dim 0 leaves nothing for "
+                "the contrastive term to train; set loss to bce or embedding_dim above 0"
+            )
+        return self
 
 
 class SegmentationConfig(Section):
@@ -139,10 +153,16 @@ class SegmentationConfig(Section):
         1024,
         ge=32,
         le=MAX_SEGMENTATION_SIDE,
-        description="Field-of-view side in px (1024: microaneurysms stay visible).",
+        multiple_of=32,
+        description="Field-of-view side in px, a multiple of 32 (1024: microaneurysms stay "
+        "visible).",
     )
     patch: int = Field(
-        256, ge=32, le=MAX_SEGMENTATION_SIDE, description="Training patch size in px."
+        256,
+        ge=32,
+        le=MAX_SEGMENTATION_SIDE,
+        multiple_of=32,
+        description="Training patch side in px, a multiple of 32 and at most size.",
     )
     patches_per_image: int = Field(16, ge=1, description="Patches per image per epoch.")
     lesion_p: float = Field(
@@ -183,7 +203,7 @@ class SegmentationConfig(Section):
         if self.patch > self.size:
             raise ValueError(
                 f"patch {self.patch} px is larger than size {self.size} px; "
-                "set segmentation.patch to size or less"
+                "set patch to size or less"
             )
         return self
 
@@ -263,10 +283,14 @@ class EvaluationConfig(Section):
 class RuntimeConfig(Section):
     """Where and how the work runs; none of it changes the results."""
 
-    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps.")
-    workers: int = Field(0, ge=0, description="DataLoader worker processes.")
+    device: str = Field("auto", description="Where to run: auto, cpu, cuda, cuda:N or mps.")
+    workers: int = Field(
+        0, ge=0, description="Worker processes that read the images (0: the main process)."
+    )
     batch_size: int = Field(32, ge=1, description="Images per batch for inference.")
-    on_error: Literal["raise", "skip"] = Field("raise", description="Unreadable images.")
+    on_error: Literal["raise", "skip"] = Field(
+        "raise", description="Unreadable images: raise (stop) or skip (leave them out)."
+    )
 
     @field_validator("device")
     @classmethod
@@ -337,10 +361,18 @@ class PipelineConfig(Section):
     @model_validator(mode="after")
     def _focus_without_masks(self) -> PipelineConfig:
         """Without segmentation there are no masks to focus on: the default focus becomes
-        none (a focus the config names itself is refused by :func:`check_config`), so the
+        none (a focus the config names itself is refused by :meth:`_stages_fit`), so the
         config a run writes out loads back as it is."""
         if not self.segmentation.enabled and "focus" not in self.diagnosis.model_fields_set:
             self.diagnosis.focus = "none"
+        return self
+
+    @model_validator(mode="after")
+    def _stages_fit(self) -> PipelineConfig:
+        """The rules across sections that need no file: every constructor runs them."""
+        problem = stage_problem(self)
+        if problem:
+            raise ValueError(problem)
         return self
 
 
@@ -352,6 +384,46 @@ SECTIONS: dict[str, type[Section]] = {
     "evaluation": EvaluationConfig,
     "runtime": RuntimeConfig,
 }
+
+
+def stage_problem(config: PipelineConfig) -> str | None:
+    """What makes the sections of ``config`` not fit together (None: nothing)."""
+    similarity, diagnosis = config.similarity, config.diagnosis
+    segmented = config.segmentation.enabled
+    if config.target == config.normal:
+        return f"target and normal are both {config.target!r}"
+    if len(set(config.seeds)) != len(config.seeds):
+        return f"seeds repeat: {config.seeds}"
+    if similarity.enabled and config.data.target_examples is None:
+        return (
+            "the similarity stage needs data.target_examples (a folder of a few images showing "
+            "the target), or set similarity.enabled: false and similarity.most_similar"
+        )
+    if not similarity.enabled and diagnosis.fit_on == "similar" and not similarity.most_similar:
+        return (
+            "similarity is disabled, so similarity.most_similar must name the similar disease "
+            "(or set diagnosis.fit_on: known)"
+        )
+    if similarity.most_similar == config.target:
+        return "similarity.most_similar cannot be the target disease"
+    if similarity.most_similar == config.normal:
+        return (
+            f"similarity.most_similar is the normal label {config.normal!r}; name a known disease"
+        )
+    focus_given = "focus" in diagnosis.model_fields_set
+    if focus_given and diagnosis.focus != "none" and not segmented:
+        return (
+            f"diagnosis.focus {diagnosis.focus!r} needs lesion masks: enable segmentation, or "
+            "set diagnosis.focus: none"
+        )
+    if diagnosis.evidence != "distance" and not segmented:
+        return (
+            f"diagnosis.evidence {diagnosis.evidence!r} reads the lesion burden: enable "
+            "segmentation, or set diagnosis.evidence: distance"
+        )
+    if diagnosis.mapping == "lesion-burden" and not segmented:
+        return "mapping lesion-burden needs segmentation enabled"
+    return None
 
 
 def load_config(
@@ -438,6 +510,8 @@ _UNION_MEMBERS = ("str", "int", "float", "bool", "none")
 
 def _describe(item: Any) -> str:
     location = [str(part) for part in item["loc"]]
+    if not location:  # a rule across sections: its message names the keys
+        return str(item["msg"]).removeprefix("Value error, ")
     if location and (location[-1] in _UNION_MEMBERS or "[" in location[-1]):
         while location and (location[-1] in _UNION_MEMBERS or "[" in location[-1]):
             location.pop()
@@ -465,7 +539,13 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 def check_config(config: PipelineConfig, base: Path, where: str) -> None:
-    """What pydantic cannot see: paths exist, plugin names are registered, stages fit together."""
+    """What the model's validators cannot see: paths exist (relative to ``base``), plugin names
+    are registered, a given segmenter has the lesions, the run folder stays out of the data,
+    the clusterer takes its parameters; and, again, the rules of :func:`stage_problem`, for a
+    config changed after it was built (``model_copy`` skips validators)."""
+    problem = stage_problem(config)
+    if problem:
+        raise RuraError(f"{where}: {problem}")
     _check_plugins(config, where)
     data = config.data
     for name in ("known", "evaluation", "lesions", "target_examples", "reference"):
@@ -475,27 +555,6 @@ def check_config(config: PipelineConfig, base: Path, where: str) -> None:
                 f"{where}: data.{name}: {dataset_path(value, base)} does not exist "
                 "(relative paths start at the config file's folder)"
             )
-    if config.target == config.normal:
-        raise RuraError(f"{where}: target and normal are both {config.target!r}")
-    if config.similarity.enabled and data.target_examples is None:
-        raise RuraError(
-            f"{where}: the similarity stage needs data.target_examples (a folder of a few "
-            "images showing the target), or set similarity.enabled: false and "
-            "similarity.most_similar"
-        )
-    needs_name = not config.similarity.enabled and config.diagnosis.fit_on == "similar"
-    if needs_name and not config.similarity.most_similar:
-        raise RuraError(
-            f"{where}: similarity is disabled, so similarity.most_similar must name the similar "
-            "disease (or set diagnosis.fit_on: known)"
-        )
-    if config.similarity.most_similar == config.target:
-        raise RuraError(f"{where}: similarity.most_similar cannot be the target disease")
-    if config.similarity.most_similar == config.normal:
-        raise RuraError(
-            f"{where}: similarity.most_similar is the normal label {config.normal!r}; name a "
-            "known disease"
-        )
     segmentation = config.segmentation
     model = given_segmenter(config)
     if segmentation.enabled and model is None and data.lesions is None:
@@ -524,21 +583,6 @@ def check_config(config: PipelineConfig, base: Path, where: str) -> None:
                 f"{where}: segmentation.lesions: {model} segments {', '.join(has)}, not "
                 f"{', '.join(missing)}; choose segmentation.lesions among them"
             )
-    focus_given = "focus" in config.diagnosis.model_fields_set
-    if focus_given and config.diagnosis.focus != "none" and not segmentation.enabled:
-        raise RuraError(
-            f"{where}: diagnosis.focus {config.diagnosis.focus!r} needs lesion masks: enable "
-            "segmentation, or set diagnosis.focus: none"
-        )
-    if config.diagnosis.evidence != "distance" and not segmentation.enabled:
-        raise RuraError(
-            f"{where}: diagnosis.evidence {config.diagnosis.evidence!r} reads the lesion burden: "
-            "enable segmentation, or set diagnosis.evidence: distance"
-        )
-    if config.diagnosis.mapping == "lesion-burden" and not segmentation.enabled:
-        raise RuraError(f"{where}: mapping lesion-burden needs segmentation enabled")
-    if len(set(config.seeds)) != len(config.seeds):
-        raise RuraError(f"{where}: seeds repeat: {config.seeds}")
     out = resolve_path(config.out, base)
     if out.exists() and not out.is_dir():
         raise RuraError(f"{where}: out: {out} is a file; choose another out (a folder)")

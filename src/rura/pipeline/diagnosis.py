@@ -14,10 +14,10 @@ from rura.io import atomic_path, write_text
 
 if TYPE_CHECKING:
     from rura.features.store import FeatureStore
-    from rura.pipeline.runner import Pipeline
+    from rura.pipeline.stage import RunContext
 
 
-def fit_and_predict(pipeline: Pipeline, seed: int) -> None:
+def fit_and_predict(pipeline: RunContext, seed: int) -> None:
     """Fit the seed's diagnoser; write it, ``predictions.csv`` and ``fit_clusters.csv``."""
     from rura.features.store import FeatureStore
     from rura.pipeline.decision import DecisionSettings, decide

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rura.evaluation.metrics import METRICS
-from rura.experiments.compare import HEADLINE, format_cell
+from rura.evaluation.tables import HEADLINE, format_cell
 from rura.io import atomic_path, write_text
 
 if TYPE_CHECKING:
-    from rura.pipeline.runner import Pipeline
+    from rura.pipeline.stage import RunContext
 
 
-def evaluate_run(pipeline: Pipeline) -> dict[str, Any]:
+def evaluate_run(pipeline: RunContext) -> dict[str, Any]:
     """Score every seed's predictions; write ``results/`` and each seed's ``metrics.json``."""
     import pandas as pd
 
@@ -92,7 +92,7 @@ def evaluate_run(pipeline: Pipeline) -> dict[str, Any]:
     return write_results(pipeline, per_seed)
 
 
-def _warn_one_class(pipeline: Pipeline, truth: np.ndarray) -> None:
+def _warn_one_class(pipeline: RunContext, truth: np.ndarray) -> None:
     """An evaluation that cannot mean what its numbers say is a loud warning, never quiet."""
     config = pipeline.config
     present = {int(value) for value in truth}
@@ -131,7 +131,7 @@ def summarise_seeds(per_seed: list[dict[str, Any]]) -> dict[str, dict[str, float
     return summary
 
 
-def write_results(pipeline: Pipeline, per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+def write_results(pipeline: RunContext, per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     """``results/metrics.json``, ``results.csv`` (a row per seed) and ``results.md``."""
     import pandas as pd
 

@@ -28,7 +28,7 @@ from rura.io import atomic_path, write_text
 
 if TYPE_CHECKING:
     from rura.data.manifest import Manifest
-    from rura.pipeline.runner import Pipeline
+    from rura.pipeline.stage import RunContext
 
 #: The settings ``rura select`` can choose, and the values it tries by default.
 DEFAULT_GRID: dict[str, list[Any]] = {
@@ -69,7 +69,7 @@ class Selection:
         }
 
 
-def candidate_grid(pipeline: Pipeline, grid: dict[str, list[Any]] | None = None) -> list[dict]:
+def candidate_grid(pipeline: RunContext, grid: dict[str, list[Any]] | None = None) -> list[dict]:
     """Every combination of ``grid`` (default :data:`DEFAULT_GRID`); keys it does not name keep
     the config's value. Settings that need masks are dropped when segmentation is off."""
     config = pipeline.config
@@ -90,7 +90,7 @@ def candidate_grid(pipeline: Pipeline, grid: dict[str, list[Any]] | None = None)
 
 
 def run_selection(
-    pipeline: Pipeline,
+    pipeline: RunContext,
     grid: dict[str, list[Any]] | None = None,
     *,
     out: Path | None = None,
@@ -104,7 +104,7 @@ def run_selection(
 
 
 def _run_selection_locked(
-    pipeline: Pipeline,
+    pipeline: RunContext,
     grid: dict[str, list[Any]] | None = None,
     *,
     out: Path | None = None,
@@ -158,7 +158,7 @@ class SelectionSets:
     fit_disease: dict[str, str] = field(default_factory=dict)
 
 
-def prepare_sets(pipeline: Pipeline, out: Path, focuses: set[str]) -> SelectionSets:
+def prepare_sets(pipeline: RunContext, out: Path, focuses: set[str]) -> SelectionSets:
     """Sample the known set, simulate the other camera, predict masks and embed each focus (all
     cached in ``out``: a rerun only refits)."""
     from rura.features.focus import FOCUS_MODES
@@ -255,7 +255,7 @@ def camera_copies(
     return copies
 
 
-def _masks(pipeline: Pipeline, manifest: Manifest, out: Path) -> Manifest:
+def _masks(pipeline: RunContext, manifest: Manifest, out: Path) -> Manifest:
     """``manifest`` with the run's segmenter's masks (cached by the images and the model)."""
     from rura.features.store import manifest_digest
 
@@ -303,7 +303,7 @@ def nearest_diseases(features: np.ndarray, labels: np.ndarray, normal: str) -> d
 
 
 def score_candidates(
-    pipeline: Pipeline, candidates: list[dict], sets: SelectionSets, diseases: list[str]
+    pipeline: RunContext, candidates: list[dict], sets: SelectionSets, diseases: list[str]
 ) -> list[dict[str, Any]]:
     """Each candidate's AUC and F1 per pseudo-target, their means and the selection score."""
     from rura.pipeline.decision import DecisionSettings

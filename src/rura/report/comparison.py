@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from rura.evaluation.tables import HEADLINE, format_cell
 from rura.report.document import Images, Note, Section, Table, Text
 from rura.report.rundir import Run
-from rura.report.values import HEADLINE, ORACLE_NOTE, Context, finite
+from rura.report.values import ORACLE_NOTE, Context, finite
 
 FOLDER = "compare"
 FILES = ("leaderboard.json", "leaderboard.csv", "leaderboard.md", "leaderboard.png")
@@ -73,8 +74,6 @@ def _describe(settings: dict[str, Any]) -> str:
 
 
 def _table(entries: list[dict[str, Any]], settings: dict[str, Any]) -> Table:
-    from rura.experiments.compare import format_cell
-
     focus = len({str(s.get("focus")) for s in entries}) > 1 or "focuses" in settings
     share = any(finite(s.get("disease_share_mean")) for s in entries)
     header = ["backbone", *(["focus"] if focus else []), "clusterer", *HEADLINE]
@@ -87,7 +86,7 @@ def _table(entries: list[dict[str, Any]], settings: dict[str, Any]) -> Table:
         if "error" in s:
             cells = [f"failed: {s['error']}", *([""] * (len(HEADLINE) - 1 + share))]
         else:
-            cells = [_cell(s.get(f"{m}_mean"), s.get(f"{m}_std"), format_cell) for m in HEADLINE]
+            cells = [format_cell(s.get(f"{m}_mean"), s.get(f"{m}_std")) for m in HEADLINE]
             if share:
                 value = s.get("disease_share_mean")
                 cells.append(f"{value:.2f}" if finite(value) else "n/a")
@@ -96,9 +95,3 @@ def _table(entries: list[dict[str, Any]], settings: dict[str, Any]) -> Table:
             strong.add(index)
     caption = "mean ± std over seeds" + ("; emphasised: the run's own settings" if strong else "")
     return Table(header, rows, caption, strong)
-
-
-def _cell(mean: Any, std: Any, format_cell: Any) -> str:
-    if not finite(mean):
-        return "n/a"
-    return format_cell(float(mean), float(std) if finite(std) else None)

@@ -7,10 +7,10 @@ from collections import Counter
 
 import numpy as np
 
+from rura.evaluation.tables import HEADLINE, format_cell
 from rura.report.document import Images, Note, Section, Table
 from rura.report.rundir import Run, feature_rows
 from rura.report.values import (
-    HEADLINE,
     ORACLE_NOTE,
     SPLITS,
     Context,
@@ -196,7 +196,6 @@ def _confusion_of(run: Run, seed: int) -> dict[str, int] | None:
 def results(context: Context, section: Section) -> None:
     """Mean ± std and 95% intervals over seeds, then each seed's headline metrics."""
     from rura.evaluation.metrics import METRICS
-    from rura.experiments.compare import format_cell
 
     run = context.run
     data = run.results()
@@ -211,9 +210,7 @@ def results(context: Context, section: Section) -> None:
             s = summary[name] if isinstance(summary[name], dict) else {}
             low, high = s.get("low"), s.get("high")
             interval = f"[{num(low)}, {num(high)}]" if finite(low) and finite(high) else "n/a"
-            mean, std = s.get("mean"), s.get("std")
-            cell = format_cell(mean, std if finite(std) else None) if finite(mean) else "n/a"
-            rows.append([name, cell, interval])
+            rows.append([name, format_cell(s.get("mean"), s.get("std")), interval])
         seeds = len(per_seed) if isinstance(per_seed, list) else len(run.seeds)
         caption = (
             f"mean ± std over {seeds} seed(s), {data.get('clusterer', run.clusterer)} on "

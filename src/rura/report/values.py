@@ -9,7 +9,6 @@ from typing import Any
 
 from rura.report.rundir import Run
 
-HEADLINE = ("accuracy", "precision", "recall", "f1", "auc")
 SPLITS = ("source", "evaluation", "reference")
 ORACLE_NOTE = (
     "ORACLE: the clusters were mapped to diagnoses with the evaluation labels; "

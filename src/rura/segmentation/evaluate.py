@@ -43,29 +43,24 @@ def evaluate_segmenter(
     """Scores per lesion and their mean; with ``out``, also ``metrics.json`` and ``metrics.csv``."""
     import numpy as np
 
-    from rura.devices import resolve_device
     from rura.progress import ProgressBar
     from rura.segmentation.data import check_lesions, load_example
-    from rura.segmentation.inference import Predictor, lesion_thresholds
     from rura.segmentation.metrics import Confusion
-    from rura.segmentation.store import load_segmenter
+    from rura.segmentation.store import load_predictor
 
-    model, config = load_segmenter(model_dir)
-    lesions = tuple(config["lesions"])
+    ready = load_predictor(
+        model_dir, size=size, threshold=threshold, batch_size=batch_size, device=device
+    )
+    lesions, size, thresholds = ready.lesions, ready.size, ready.thresholds
     check_lesions(manifest, lesions)
     if len(manifest) == 0:
         raise RuraError(f"{manifest.source}: no images to evaluate")
-    trained = int(config["preprocessing"]["size"])
-    size = size or trained
-    thresholds = lesion_thresholds(config, threshold)
-    device = resolve_device(device)
-    predictor = Predictor.from_config(model, config, batch_size=batch_size, device=device)
     confusion = Confusion(lesions)
     with ProgressBar(progress, len(manifest), "evaluating") as bar:
         for start in range(0, len(manifest), batch_size):
             rows = range(start, min(start + batch_size, len(manifest)))
             examples = [load_example(manifest, i, lesions, size) for i in rows]
-            probs = predictor(np.stack([pixels for pixels, _ in examples]))
+            probs = ready.predictor(np.stack([pixels for pixels, _ in examples]))
             predicted = probs > thresholds[None, :, None, None]
             confusion.update(predicted, np.stack([masks for _, masks in examples]))
             bar.advance(len(examples))

@@ -24,7 +24,7 @@ import numpy as np
 from rura.data.images import ImageLoadError, LoadedImage, load_image
 from rura.data.manifest import MASK_PREFIX, Manifest
 from rura.errors import RuraError
-from rura.io import write_text
+from rura.io import check_output_folder, write_text
 from rura.validation import read_json_object
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
@@ -71,26 +71,30 @@ def predict_segmentation(
     progress: bool = True,
 ) -> Manifest:
     """Predict every image of ``manifest`` into ``out``; returns the written manifest."""
-    from rura.devices import resolve_device
     from rura.progress import ProgressBar
-    from rura.segmentation.inference import Predictor, lesion_thresholds
     from rura.segmentation.pretrained import is_pretrained
-    from rura.segmentation.store import load_segmenter
+    from rura.segmentation.store import load_predictor
 
     if on_error not in ("raise", "skip"):
         raise RuraError(f"--on-error {on_error!r}: choose raise or skip")
-    model, config = load_segmenter(model_dir)
-    lesions = tuple(config["lesions"])
-    trained = int(config["preprocessing"]["size"])
-    size = size or trained
-    thresholds = lesion_thresholds(config, threshold)
-    out = Path(out).resolve()
-    _check_out(out)
-    device = resolve_device(device)
-    predictor = Predictor.from_config(
-        model, config, overlap=overlap, batch_size=batch_size, device=device
+    ready = load_predictor(
+        model_dir,
+        size=size,
+        threshold=threshold,
+        overlap=overlap,
+        batch_size=batch_size,
+        device=device,
     )
-    names = _file_names(manifest)
+    config, lesions, size, thresholds = ready.config, ready.lesions, ready.size, ready.thresholds
+    trained = int(config["preprocessing"]["size"])
+    out = Path(out).resolve()
+    check_output_folder(
+        out,
+        what="a prediction folder",
+        claimed=(out / MARKER).is_file(),
+        fix="choose another --out or empty it",
+    )
+    names = file_names(manifest)
     base = Path(os.path.commonpath([manifest.root, out]))
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
@@ -110,7 +114,7 @@ def predict_segmentation(
                             {"id": manifest.table["id"].iat[index], "problem": str(error)}
                         )
                 if loaded:
-                    probs = predictor(np.stack([image.pixels for image in loaded]))
+                    probs = ready.predictor(np.stack([image.pixels for image in loaded]))
                     for index, image, prob in zip(rows, loaded, probs, strict=True):
                         fractions = _write_image(
                             work, names[index], image, prob, lesions, thresholds
@@ -172,9 +176,6 @@ def _write_image(
     """Probability map, mask (source geometry) and overlay for one image; its lesion burden."""
     from PIL import Image
 
-    from rura.features.focus import lesion_burden
-
-    masks = {}
     for channel, lesion in enumerate(lesions):
         canvas = source_geometry(prob[channel], image)
         for folder, array in (
@@ -184,11 +185,22 @@ def _write_image(
             path = work / folder / lesion / f"{name}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(array.astype(np.uint8)).save(path)
-        masks[lesion] = prob[channel] > thresholds[channel]
+    masks, burden = lesion_masks(image, prob, lesions, thresholds)
     overlay = overlay_lesions(image.pixels, masks)
     (work / "overlays").mkdir(exist_ok=True)
     Image.fromarray(overlay).save(work / "overlays" / f"{name}.png")
-    return lesion_burden(masks, image.pixels.max(axis=2) > 10)
+    return burden
+
+
+def lesion_masks(
+    image: LoadedImage, prob: np.ndarray, lesions: tuple[str, ...], thresholds: np.ndarray
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """One image's masks at the model's size (``prob > threshold`` per lesion channel) and each
+    lesion's area as a fraction of the field of view (its row of ``lesion_burden.csv``)."""
+    from rura.features.focus import lesion_burden
+
+    masks = {lesion: prob[channel] > thresholds[channel] for channel, lesion in enumerate(lesions)}
+    return masks, lesion_burden(masks, image.pixels.max(axis=2) > 10)
 
 
 def overlay_lesions(pixels: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
@@ -230,7 +242,7 @@ def _rebase(root: Path, value: str, base: Path) -> str:
     return Path(os.path.relpath(root / value, base)).as_posix() if value else ""
 
 
-def _file_names(manifest: Manifest) -> list[str]:
+def file_names(manifest: Manifest) -> list[str]:
     """A file-system-safe, unique name per row, from its id."""
     names, seen = [], set()
     for index, identifier in enumerate(manifest.table["id"]):
@@ -240,13 +252,6 @@ def _file_names(manifest: Manifest) -> list[str]:
         seen.add(name.lower())
         names.append(name)
     return names
-
-
-def _check_out(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
-        raise RuraError(
-            f"{out}: exists and is not a prediction folder; choose another --out or empty it"
-        )
 
 
 def _record(name: str) -> dict[str, str]:

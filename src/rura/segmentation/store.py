@@ -10,11 +10,18 @@ single rename, so a kill at any instant leaves the previous checkpoint or the ne
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rura.errors import RuraError
 from rura.io import atomic_path, raise_if_disk_full, write_text
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from rura.segmentation.inference import Predictor
+    from rura.training import CheckpointFile
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -64,12 +71,85 @@ def build_model(config: dict[str, Any]) -> Any:
 
 def load_segmenter(model_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     """The trained model (eval mode, CPU, float32) and its config."""
-    from safetensors.torch import load_file
-
     from rura.segmentation.pretrained import segmenter_folder
 
     model_dir = segmenter_folder(model_dir)
     config = read_config(model_dir)
+    return _load_weights(model_dir, config), config
+
+
+@dataclass(frozen=True)
+class ReadySegmenter:
+    """A trained segmenter set up to predict, as ``segment eval`` and ``predict`` use it."""
+
+    config: dict[str, Any]
+    lesions: tuple[str, ...]
+    size: int  # the input side: the caller's, else the training size
+    thresholds: np.ndarray  # one mask threshold per lesion
+    predictor: Predictor
+
+
+def load_predictor(
+    model_dir: str | Path,
+    *,
+    size: int | None = None,
+    threshold: float | None = None,
+    overlap: float = 0.25,
+    batch_size: int = 4,
+    device: str | None = None,
+) -> ReadySegmenter:
+    """A saved segmenter (a folder or ``pretrained:NAME``) with its predictor, every setting
+    checked before the weights are read: the input ``size`` (default: the training size), one
+    mask ``threshold`` for every lesion (default: the model's own, which are checked too), the
+    tile ``overlap``, ``batch_size`` and ``device``."""
+    from rura.devices import resolve_device
+    from rura.limits import MAX_SEGMENTATION_SIDE, MIN_INPUT_SIDE
+    from rura.segmentation.inference import Predictor
+    from rura.segmentation.pretrained import segmenter_folder
+
+    model_dir = segmenter_folder(model_dir)
+    config = read_config(model_dir)
+    if size is not None and not MIN_INPUT_SIDE <= size <= MAX_SEGMENTATION_SIDE:
+        raise RuraError(f"size {size}: must be {MIN_INPUT_SIDE} to {MAX_SEGMENTATION_SIDE} px")
+    if not 0 <= overlap < 1:
+        raise RuraError(f"overlap {overlap}: must be at least 0 and below 1")
+    if batch_size < 1:
+        raise RuraError(f"batch size {batch_size}: must be 1 or more")
+    thresholds = _thresholds(model_dir, config, threshold)
+    device = resolve_device(device)
+    predictor = Predictor.from_config(
+        _load_weights(model_dir, config),
+        config,
+        overlap=overlap,
+        batch_size=batch_size,
+        device=device,
+    )
+    trained = int(config["preprocessing"]["size"])
+    lesions = tuple(config["lesions"])
+    return ReadySegmenter(config, lesions, size or trained, thresholds, predictor)
+
+
+def _thresholds(model_dir: Path, config: dict[str, Any], override: float | None) -> np.ndarray:
+    """:func:`~rura.segmentation.inference.lesion_thresholds`; a model's own must lie in (0, 1)."""
+    import numpy as np
+
+    from rura.segmentation.inference import lesion_thresholds
+
+    try:
+        thresholds = lesion_thresholds(config, override)
+    except (TypeError, ValueError):
+        thresholds = np.array([np.nan])
+    if not ((thresholds > 0) & (thresholds < 1)).all():
+        raise RuraError(
+            f"{model_dir / CONFIG}: its mask thresholds must be numbers between 0 and 1; "
+            "retrain the model or pass --threshold"
+        )
+    return thresholds
+
+
+def _load_weights(model_dir: Path, config: dict[str, Any]) -> Any:
+    from safetensors.torch import load_file
+
     model = build_model(config)
     path = Path(model_dir) / WEIGHTS
     try:
@@ -81,17 +161,12 @@ def load_segmenter(model_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     except RuntimeError as error:
         first = str(error).splitlines()[0]
         raise RuraError(f"{path}: weights do not fit the config's model ({first})") from None
-    return model.eval(), config
+    return model.eval()
 
 
 def save_weights(model: Any, path: Path) -> None:
     """Write ``model``'s state dict to ``path`` (safetensors), atomically."""
     save_state(model.state_dict(), path)
-
-
-def copy_state(model: Any) -> dict[str, Any]:
-    """A CPU copy of ``model``'s state dict that later training steps leave alone."""
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
 def save_state(state: dict[str, Any], path: Path) -> None:
@@ -122,29 +197,16 @@ def has_checkpoint(model_dir: str | Path) -> bool:
     return checkpoint_path(model_dir).is_file()
 
 
-def save_checkpoint(
-    model_dir: Path,
-    model: Any,
-    optimizer: Any,
-    best: dict[str, Any] | None,
-    state: dict[str, Any],
-) -> None:
-    """Write the checkpoint: ``model`` and the ``best`` weights (a state dict), ``optimizer``'s
-    tensors and the JSON ``state``, as one file replaced in a single rename."""
-    from rura.checkpoint import flatten_optimizer, write_checkpoint
+def checkpoint_file(model_dir: str | Path) -> CheckpointFile:
+    """The checkpoint as :func:`rura.training.fit` writes and reads it: the last epoch's weights
+    (``last.``), the best epoch's (``best.``), the optimizer tensors and the JSON state."""
+    from rura.training import CheckpointFile
 
-    tensors = {f"last.{k}": v for k, v in model.state_dict().items()}
-    tensors |= {f"best.{k}": v for k, v in (best or {}).items()}
-    optimizer_tensors, groups = flatten_optimizer(optimizer.state_dict())
-    tensors |= {f"optim.{k}": v for k, v in optimizer_tensors.items()}
-    state = {**state, "param_groups": groups}
-    write_checkpoint(checkpoint_path(model_dir), tensors, state, CHECKPOINT_FORMAT)
+    return CheckpointFile(checkpoint_path(model_dir), CHECKPOINT_FORMAT, RESUME_FIX, "last.")
 
 
-def read_checkpoint(model_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The checkpoint's JSON state and its tensors; a one-line error if there is none."""
-    from rura.checkpoint import read_checkpoint as read
-
+def read_checkpoint(model_dir: Path) -> dict[str, Any]:
+    """The checkpoint's JSON state; a one-line error if there is none."""
     path = checkpoint_path(model_dir)
     if not path.is_file():
         older = (path.parent / "state.json").is_file()
@@ -152,29 +214,4 @@ def read_checkpoint(model_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             "its checkpoint is from an older rura" if older else "no checkpoint to resume from"
         )
         raise RuraError(f"{model_dir}: {problem}; run without --resume")
-    return read(path, CHECKPOINT_FORMAT, RESUME_FIX)
-
-
-def restore_checkpoint(
-    model_dir: Path, state: dict[str, Any], tensors: dict[str, Any], model: Any, optimizer: Any
-) -> dict[str, Any] | None:
-    """Load a read checkpoint into ``model`` and ``optimizer``; returns the best epoch's weights
-    (None if no epoch improved)."""
-    from rura.checkpoint import part, unflatten_optimizer, unreadable
-
-    try:
-        model.load_state_dict(part(tensors, "last."))
-        groups = state["param_groups"]
-        optimizer.load_state_dict(unflatten_optimizer(part(tensors, "optim."), groups))
-    except Exception as error:
-        raise unreadable(checkpoint_path(model_dir), error, RESUME_FIX) from None
-    return part(tensors, "best.") or None
-
-
-def load_checkpoint(
-    model_dir: Path, model: Any, optimizer: Any
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Restore the checkpoint into ``model`` and ``optimizer``; returns its JSON state and the
-    best epoch's weights."""
-    state, tensors = read_checkpoint(model_dir)
-    return state, restore_checkpoint(model_dir, state, tensors, model, optimizer)
+    return checkpoint_file(model_dir).read_state()

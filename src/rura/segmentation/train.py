@@ -5,19 +5,24 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from rura.data.manifest import Manifest
 from rura.errors import RuraError
-from rura.io import holds_other_files
+from rura.io import check_output_folder
+from rura.pipeline.config import SegmentationConfig
 from rura.segmentation import store
 
 #: Training augmentations: ``basic`` (geometry and a mild colour jitter, the recipe before real
 #: photos were in the loop) and ``camera`` (``basic`` after a simulated change of camera).
-AUGMENTATIONS = ("basic", "camera")
+AUGMENTATIONS: tuple[str, ...] = get_args(SegmentationConfig.model_fields["augment"].annotation)
+
+
+def _default(name: str) -> Any:
+    """The config's default for ``segmentation.<name>``: defaults are typed once, there."""
+    return SegmentationConfig.model_fields[name].default
 
 
 @dataclass(frozen=True)
@@ -34,28 +39,43 @@ class TrainSettings:
     lesion chosen on the validation images (``threshold=None``; a number fixes it).
     """
 
-    lesions: tuple[str, ...] = ("ma", "he", "cws")
-    architecture: str = "unet"
-    encoder: str = "resnet50"
-    weights: str = "imagenet"
-    loss: str = "focal+dice"
+    lesions: tuple[str, ...] = tuple(_default("lesions"))
+    architecture: str = _default("architecture")
+    encoder: str = _default("encoder")
+    weights: str = _default("weights")
+    loss: str = _default("loss")
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
-    size: int = 1024
-    patch: int = 256
-    patches_per_image: int = 16
-    lesion_p: float = 0.7
-    epochs: int = 20
-    batch_size: int = 8
-    lr: float = 1e-3
+    size: int = _default("size")
+    patch: int = _default("patch")
+    patches_per_image: int = _default("patches_per_image")
+    lesion_p: float = _default("lesion_p")
+    epochs: int = _default("epochs")
+    batch_size: int = _default("batch_size")
+    lr: float = _default("lr")
     weight_decay: float = 1e-4
     seed: int = 0
     val_fraction: float = 0.2
-    threshold: float | None = None
+    threshold: float | None = _default("threshold")
     normalize: str = "background"
-    augment: str = "basic"
-    fov_erode: float = 0.015
+    augment: str = _default("augment")
+    fov_erode: float = _default("fov_erode")
     context: tuple[str, ...] = ("od",)
+
+    @classmethod
+    def from_config(cls, section: SegmentationConfig, **values: Any) -> TrainSettings:
+        """The settings of a validated ``segmentation`` section; ``values`` gives the rest
+        (``seed``, ``val_fraction``, ``normalize`` when the section leaves it to the modality)
+        and wins. ``optic_disc`` becomes ``context``."""
+        known = type(section).model_fields
+        shared: dict[str, Any] = {
+            f.name: getattr(section, f.name) for f in fields(cls) if f.name in known
+        }
+        shared["lesions"] = tuple(section.lesions)
+        shared["context"] = ("od",) if section.optic_disc else ()
+        if section.normalize is None:
+            shared.pop("normalize")
+        return cls(**(shared | values))
 
 
 #: Files that carry a dataset's licence and credits; the first found travels with the model.
@@ -91,6 +111,7 @@ def train_segmenter(
     from rura.segmentation.data import EpochSampler, LesionPatches, WholeImages, split_manifest
     from rura.segmentation.data import check_lesions as _check_lesions
     from rura.segmentation.losses import LOSSES, make_loss
+    from rura.training import Best, Epoch, Fitted, fit
 
     out = Path(out)
     _check_settings(settings, LOSSES)
@@ -106,8 +127,7 @@ def train_segmenter(
     with folder_lock(out, "segment train"), removed_on_user_error(out, keep=store.CHECKPOINT):
         _check_out(out, resume)
         if resume:
-            state, tensors = store.read_checkpoint(out)
-            _check_resumable(out, state["settings"], settings)
+            _check_resumable(out, store.read_checkpoint(out)["settings"], settings)
         device = resolve_device(device)
         torch.manual_seed(settings.seed)
         model = create_segmenter(
@@ -121,12 +141,6 @@ def train_segmenter(
             model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
         )
         loss_fn = make_loss(settings.loss, alpha=settings.focal_alpha, gamma=settings.focal_gamma)
-        history: list[dict[str, Any]] = []
-        start, best = 0, {"epoch": None, "score": -1.0}
-        best_weights: dict[str, Any] | None = None
-        if resume:
-            best_weights = store.restore_checkpoint(out, state, tensors, model, optimizer)
-            start, history, best = state["epoch"], state["history"], state["best"]
         patches = LesionPatches(
             train_rows,
             channels,
@@ -158,71 +172,52 @@ def train_segmenter(
         base = _config(settings, context, mean, std, manifest, len(train_rows), len(val_rows))
         _prepare_out(out, resume)
         base["data"]["attribution"] = copy_attribution(manifest, out)
-        if resume:  # the checkpoint is the source of the best model: rewrite it from there
-            _publish(out, base, settings, history, best, best_weights)
-        steps = len(loader)
-        with _bar(progress, steps * max(settings.epochs - start, 0)) as bar:
-            for epoch in range(start, settings.epochs):
-                started = time.perf_counter()
-                sampler.set_epoch(epoch)
-                torch.manual_seed(settings.seed * 100_003 + epoch)
-                lr = _cosine_lr(settings.lr, epoch, settings.epochs)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                model.train()
-                total, count = 0.0, 0
-                for pixels, targets in loader:
-                    pixels, targets = pixels.to(device), targets.to(device)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss = loss_fn(model(pixels), targets)
-                    loss.backward()
-                    optimizer.step()
-                    total, count = total + float(loss.detach()) * len(pixels), count + len(pixels)
-                    bar.advance(
-                        1,
-                        description=f"epoch {epoch + 1}/{settings.epochs}",
-                        loss=f"{total / count:.4f}",
-                        dice=f"{best['score']:.3f}" if best["epoch"] is not None else "-",
-                    )
-                if not math.isfinite(total):
-                    raise RuraError(
-                        f"{out}: training diverged in epoch {epoch + 1} (loss {total}); lower "
-                        "the learning rate (--lr, segmentation.lr)"
-                    )
-                val = validate(model, validation, loss_fn, settings, device, context)
-                row = {
-                    "epoch": epoch + 1,
-                    "lr": lr,
-                    "loss": total / max(count, 1),
-                    "val_loss": val["loss"],
-                    "score": val["score"],
-                    "dice": val["dice"],
-                    "thresholds": val["thresholds"],
-                    "seconds": round(time.perf_counter() - started, 2),
-                }
-                history.append(row)
-                improved = val["score"] > best["score"]
-                if improved:
-                    best = {
-                        "epoch": epoch + 1,
-                        "score": val["score"],
-                        "thresholds": val["thresholds"],
-                    }
-                    best_weights = store.copy_state(model)
-                state = {
-                    "epoch": epoch + 1,
-                    "history": history,
-                    "best": best,
-                    "settings": base["training"],
-                }
-                # The checkpoint first, in one rename: the model files below are rewritten from
-                # it on --resume, so a kill anywhere in between changes nothing.
-                store.save_checkpoint(out, model, optimizer, best_weights, state)
-                _publish(out, base, settings, history, best, best_weights if improved else None)
-                bar.log(
-                    f"epoch {epoch + 1}: loss {row['loss']:.4f}, val loss {val['loss']:.4f}, "
-                    f"val Dice {val['score']:.4f}" + (" (best)" if improved else "")
-                )
+
+        def train_epoch(epoch: Epoch) -> dict[str, Any]:
+            sampler.set_epoch(epoch.index)
+            lr = _cosine_lr(settings.lr, epoch.index, settings.epochs)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            model.train()
+            total, count = 0.0, 0
+            dice = f"{epoch.best['score']:.3f}" if epoch.best is not None else "-"
+            for pixels, targets in loader:
+                pixels, targets = pixels.to(device), targets.to(device)
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(model(pixels), targets)
+                loss.backward()
+                optimizer.step()
+                total, count = total + float(loss.detach()) * len(pixels), count + len(pixels)
+                epoch.advance(1, loss=f"{total / count:.4f}", dice=dice)
+            return {"lr": lr, "loss": total / max(count, 1)}
+
+        def validated(index: int) -> dict[str, Any]:
+            val = validate(model, validation, loss_fn, settings, device, context)
+            return {"val_loss": val["loss"], **{k: val[k] for k in ("score", "dice", "thresholds")}}
+
+        def publish(fitted: Fitted, improved: bool) -> None:
+            weights = fitted.best_weights if improved else None
+            _publish(out, base, settings, fitted.history, fitted.best, weights)
+
+        fit(
+            model,
+            epochs=settings.epochs,
+            train_epoch=train_epoch,
+            validate=validated,
+            best=Best("score", "max", keep=("thresholds",)),
+            optimizer=optimizer,
+            checkpoint=store.checkpoint_file(out),
+            resume=resume,
+            state={"settings": base["training"]},
+            reseed=lambda index: torch.manual_seed(settings.seed * 100_003 + index),
+            publish=publish,
+            summary=_summary,
+            progress=progress,
+            steps_per_epoch=len(loader),
+            name=str(out),
+            lr_hint="--lr, segmentation.lr",
+            timed=True,
+        )
         return store.read_config(out)
 
 
@@ -231,16 +226,25 @@ def _publish(
     base: dict[str, Any],
     settings: TrainSettings,
     history: list[dict[str, Any]],
-    best: dict[str, Any],
+    best: dict[str, Any] | None,
     weights: dict[str, Any] | None,
 ) -> None:
     """Write the best model: its ``weights`` (when given) and ``config.json``."""
     if weights is not None:
         store.save_state(weights, out / store.WEIGHTS)
+    best = best or {"epoch": None, "score": -1.0}
     config = {**base, "history": history, "best_epoch": best["epoch"], "best_score": best["score"]}
     if settings.threshold is None:
         config["thresholds"] = best.get("thresholds") or {}
     store.save_config(out, config)
+
+
+def _summary(row: dict[str, Any], improved: bool) -> str:
+    """The line logged after an epoch."""
+    return (
+        f"epoch {row['epoch']}: loss {row['loss']:.4f}, val loss {row['val_loss']:.4f}, "
+        f"val Dice {row['score']:.4f}" + (" (best)" if improved else "")
+    )
 
 
 def validate(
@@ -337,29 +341,28 @@ def _check_settings(settings: TrainSettings, losses: tuple[str, ...]) -> None:
     for name in ("size", "patch"):
         value = getattr(settings, name)
         if value < 32 or value % 32:
-            raise RuraError(f"--{name} {value}: must be a multiple of 32 (32, 64, ..., 512)")
+            raise RuraError(f"{name} {value}: must be a multiple of 32 (32, 64, ..., 512)")
     if settings.patch > settings.size:
-        raise RuraError(f"--patch {settings.patch} exceeds --size {settings.size}; lower --patch")
+        raise RuraError(f"patch {settings.patch} exceeds size {settings.size}; lower patch")
     if not 0 <= settings.val_fraction < 1:
-        raise RuraError(f"--val-fraction {settings.val_fraction}: must be in [0, 1)")
+        raise RuraError(f"val_fraction {settings.val_fraction}: must be in [0, 1)")
     if settings.augment not in AUGMENTATIONS:
-        raise RuraError(f"--augment {settings.augment!r}: choose one of {', '.join(AUGMENTATIONS)}")
+        raise RuraError(f"augment {settings.augment!r}: choose one of {', '.join(AUGMENTATIONS)}")
     if not 0 <= settings.fov_erode < 0.5:
-        raise RuraError(f"--fov-erode {settings.fov_erode}: must be in [0, 0.5)")
+        raise RuraError(f"fov_erode {settings.fov_erode}: must be in [0, 0.5)")
     if settings.epochs < 1:
-        raise RuraError(f"--epochs {settings.epochs}: must be at least 1")
+        raise RuraError(f"epochs {settings.epochs}: must be at least 1")
 
 
 def _check_out(out: Path, resume: bool) -> None:
     """Refuse an ``out`` that is not a folder, or holds files not ours (nothing is written)."""
-    if resume:
-        return
-    if out.exists() and not out.is_dir():
-        raise RuraError(f"{out}: exists and is not a folder; choose another --out")
-    ours = {store.WEIGHTS, store.CONFIG, store.CHECKPOINT, ATTRIBUTION}
-    foreign = holds_other_files(out, ours)
-    if foreign and not (out / store.CONFIG).is_file() and not store.has_checkpoint(out):
-        raise RuraError(f"{out}: exists and is not a segmenter folder; choose another --out")
+    if not resume:
+        check_output_folder(
+            out,
+            what="a segmenter folder",
+            ours=(store.WEIGHTS, store.CONFIG, store.CHECKPOINT, ATTRIBUTION),
+            claimed=(out / store.CONFIG).is_file() or store.has_checkpoint(out),
+        )
 
 
 def _prepare_out(out: Path, resume: bool) -> None:

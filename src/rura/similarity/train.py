@@ -11,38 +11,32 @@ instant cannot change what the resumed run gives.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from rura.checkpoint import (
-    flatten_optimizer,
-    part,
-    read_checkpoint,
-    unflatten_optimizer,
-    unreadable,
-    write_checkpoint,
-)
 from rura.data.manifest import Manifest
 from rura.devices import autocast
 from rura.errors import RuraError
 from rura.io import (
+    check_output_folder,
     holds_other_files,
     raise_if_disk_full,
     remove_stale_temporaries,
     removed_on_user_error,
 )
+from rura.pipeline.config import SimilarityConfig
 from rura.similarity.encode import encode, image_dataset, loader
 from rura.similarity.losses import LOSSES, siamese_loss
 from rura.similarity.metrics import pair_metrics
 from rura.similarity.model import CONFIG_FILE, SiameseNet, build_model, save_model
 from rura.similarity.pairs import PairSampler
 from rura.similarity.split import known_split
+from rura.training import CheckpointFile, Epoch, Fitted, fit
 
 CHECKPOINT = "checkpoint.safetensors"
 #: Where rura before the one-file checkpoint kept its state (refused on --resume).
@@ -53,29 +47,49 @@ AFRESH = "train afresh into another --out"
 RESUMABLE = ("epochs", "device", "workers")
 
 
+def _default(name: str) -> Any:
+    """The config's default for ``similarity.<name>``: defaults are typed once, there."""
+    return SimilarityConfig.model_fields[name].default
+
+
 @dataclass
 class TrainSettings:
-    """How to train; every field but ``epochs``, ``device`` and ``workers`` is fixed on resume."""
+    """How to train; every field but ``epochs``, ``device`` and ``workers`` is fixed on resume.
 
-    backbone: str = "vgg19"
-    weights: str | None = "imagenet"
+    The fields ``similarity`` config section shares take its defaults (and meanings); build one
+    from a validated section with :meth:`from_config`.
+    """
+
+    backbone: str = _default("backbone")
+    weights: str | None = _default("weights")
     exclude: list[str] = field(default_factory=list)
-    epochs: int = 10
-    size: int | None = None
-    batch_size: int = 32
-    pairs_per_epoch: int = 2000
-    val_pairs: int = 1000
-    lr: float = 1e-4
-    loss: str = "both"
-    margin: float = 1.0
-    hard_negatives: bool = False
+    epochs: int = _default("epochs")
+    size: int | None = _default("size")
+    batch_size: int = _default("batch_size")
+    pairs_per_epoch: int = _default("pairs_per_epoch")
+    val_pairs: int = _default("val_pairs")
+    lr: float = _default("lr")
+    loss: str = _default("loss")
+    margin: float = _default("margin")
+    hard_negatives: bool = _default("hard_negatives")
     seed: int = 0
-    freeze_backbone: bool = False
-    embedding_dim: int = 128
+    freeze_backbone: bool = _default("freeze_backbone")
+    embedding_dim: int = _default("embedding_dim")
     val_fraction: float = 0.2
     eval_images: int = 512
     device: str | None = None
     workers: int | None = 0
+
+    @classmethod
+    def from_config(cls, section: SimilarityConfig, **values: Any) -> TrainSettings:
+        """The settings of a validated ``similarity`` section; ``values`` gives the rest
+        (``exclude``, ``seed``, ``device``, ``workers``) and wins."""
+        shared = {
+            f.name: getattr(section, f.name)
+            for f in fields(cls)
+            if f.name in type(section).model_fields
+        }
+        return cls(**(shared | values))
 
 
 def train_similarity(
@@ -112,33 +126,40 @@ def train_similarity(
         model.backbone.to(memory_format=torch.channels_last)
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.Adam(trainable, lr=settings.lr)
-        history: list[dict[str, Any]] = []
-        if state is not None:
-            history = _load_checkpoint(out, model, optimizer, state)
         run = _Run(model, settings, train_set, val_set, size, device, progress)
-        config = _config(manifest, settings, train_set, val_set, size, model, history)
         remove_stale_temporaries(out)
-        if state is not None:  # the model files come from the checkpoint: rewrite them
-            _save_model(model, out, config)
-        for epoch in range(len(history), settings.epochs):
-            _reseed(settings.seed, epoch)
-            loss = run.fit_epoch(optimizer, epoch)
-            if not math.isfinite(loss):
-                raise RuraError(
-                    f"{out}: training diverged in epoch {epoch + 1} (loss {loss}); lower the "
-                    "learning rate (--lr, similarity.lr)"
-                )
+
+        def config(history: list[dict[str, Any]]) -> dict[str, Any]:
+            return _config(manifest, settings, train_set, val_set, size, model, history)
+
+        def train_epoch(epoch: Epoch) -> dict[str, Any]:
+            return {"loss": run.fit_epoch(optimizer, epoch.index, epoch.advance)}
+
+        def evaluate(index: int) -> dict[str, Any]:
             train_metrics, val_metrics = run.evaluate()
-            record = {"epoch": epoch + 1, "loss": loss, "train": train_metrics, "val": val_metrics}
-            history.append(record)
-            config = _config(manifest, settings, train_set, val_set, size, model, history)
-            _save_checkpoint(out, model, optimizer, settings, history)  # first: the commit
-            _save_model(model, out, config)
-            if on_epoch is not None:
-                on_epoch(record)
-        if not history:
-            raise RuraError(f"{out}: nothing trained; --epochs must be at least 1")
-        return config
+            return {"train": train_metrics, "val": val_metrics}
+
+        def publish(fitted: Fitted, improved: bool) -> None:  # the last epoch's model
+            _save_model(model, out, config(fitted.history))
+
+        fitted = fit(
+            model,
+            epochs=settings.epochs,
+            train_epoch=train_epoch,
+            validate=evaluate,
+            optimizer=optimizer,
+            checkpoint=_checkpoint(out),
+            resume=state is not None,
+            state={"settings": _fixed(settings)},
+            reseed=lambda index: _reseed(settings.seed, index),
+            publish=publish,
+            on_epoch_end=on_epoch,
+            progress=progress,
+            steps_per_epoch=run.steps_per_epoch,
+            name=str(out),
+            lr_hint="--lr, similarity.lr",
+        )
+        return config(fitted.history)
 
 
 def has_checkpoint(folder: str | Path) -> bool:
@@ -220,8 +241,15 @@ class _Run:
             results.append(pair_metrics(pairs.same, probability))
         return results[0], results[1]
 
-    def fit_epoch(self, optimizer: torch.optim.Optimizer, epoch: int) -> float:
-        """One epoch over freshly drawn pairs; returns the mean loss."""
+    @property
+    def steps_per_epoch(self) -> int:
+        """Progress steps of one epoch: pairs (cached features) or images."""
+        return self.settings.pairs_per_epoch * (1 if self.cached is not None else 2)
+
+    def fit_epoch(
+        self, optimizer: torch.optim.Optimizer, epoch: int, advance: Callable[[int], None]
+    ) -> float:
+        """One epoch over freshly drawn pairs, ``advance``-ing the progress; the mean loss."""
         settings = self.settings
         rng = np.random.default_rng([settings.seed, 100 + epoch])
         hard = None
@@ -232,8 +260,8 @@ class _Run:
         if settings.freeze_backbone:
             self.model.backbone.eval()
         if self.cached is not None:
-            return self._fit_cached(optimizer, pairs, epoch)
-        return self._fit_images(optimizer, pairs, epoch)
+            return self._fit_cached(optimizer, pairs, advance)
+        return self._fit_images(optimizer, pairs, epoch, advance)
 
     def _all_train_embeddings(self) -> torch.Tensor:
         self.model.eval()
@@ -251,26 +279,23 @@ class _Run:
         optimizer.step()
         return float(loss.detach())
 
-    def _fit_cached(self, optimizer: Any, pairs: Any, epoch: int) -> float:
-        from rura.progress import progress_bar
-
+    def _fit_cached(self, optimizer: Any, pairs: Any, advance: Callable[[int], None]) -> float:
         features = self.cached[0].to(self.device)  # type: ignore[index]
         same = torch.from_numpy(pairs.same).to(self.device)
         losses = []
         batch = self.settings.batch_size
-        with progress_bar(self.progress, len(pairs), 0, f"epoch {epoch + 1} (pairs)") as advance:
-            for start in range(0, len(pairs), batch):
-                rows = slice(start, start + batch)
-                a = self.model.project(features[pairs.first[rows]])
-                b = self.model.project(features[pairs.second[rows]])
-                logit, distance = self.model.score(a, b), (a - b).norm(dim=-1)
-                losses.append(self._step(optimizer, logit, distance, same[rows]))
-                advance(len(same[rows]))
+        for start in range(0, len(pairs), batch):
+            rows = slice(start, start + batch)
+            a = self.model.project(features[pairs.first[rows]])
+            b = self.model.project(features[pairs.second[rows]])
+            logit, distance = self.model.score(a, b), (a - b).norm(dim=-1)
+            losses.append(self._step(optimizer, logit, distance, same[rows]))
+            advance(len(same[rows]))
         return float(np.mean(losses))
 
-    def _fit_images(self, optimizer: Any, pairs: Any, epoch: int) -> float:
-        from rura.progress import progress_bar
-
+    def _fit_images(
+        self, optimizer: Any, pairs: Any, epoch: int, advance: Callable[[int], None]
+    ) -> float:
         dataset = _PairImages(image_dataset(self.train_set, self.size, self.preprocessing), pairs)
         batches = loader(
             dataset,
@@ -282,17 +307,16 @@ class _Run:
         mean = torch.tensor(self.preprocessing.mean)[:, None, None]
         std = torch.tensor(self.preprocessing.std)[:, None, None]
         losses = []
-        with progress_bar(self.progress, 2 * len(pairs), 0, f"epoch {epoch + 1}") as advance:
-            for first, second, same in batches:
-                first = augment(first, mean, std, generator).to(self.device)
-                second = augment(second, mean, std, generator).to(self.device)
-                pixels = torch.cat([first, second]).contiguous(memory_format=torch.channels_last)
-                with autocast(self.device):
-                    embedded = self.model.embed(pixels)
-                a, b = embedded.float().chunk(2)
-                logit, distance = self.model.score(a, b), (a - b).norm(dim=-1)
-                losses.append(self._step(optimizer, logit, distance, same.to(self.device)))
-                advance(len(pixels))
+        for first, second, same in batches:
+            first = augment(first, mean, std, generator).to(self.device)
+            second = augment(second, mean, std, generator).to(self.device)
+            pixels = torch.cat([first, second]).contiguous(memory_format=torch.channels_last)
+            with autocast(self.device):
+                embedded = self.model.embed(pixels)
+            a, b = embedded.float().chunk(2)
+            logit, distance = self.model.score(a, b), (a - b).norm(dim=-1)
+            losses.append(self._step(optimizer, logit, distance, same.to(self.device)))
+            advance(len(pixels))
         return float(np.mean(losses))
 
 
@@ -360,12 +384,12 @@ def _check(settings: TrainSettings) -> None:
         raise RuraError(f"unknown loss {settings.loss!r}; choose one of {', '.join(LOSSES)}")
     if settings.freeze_backbone and settings.embedding_dim == 0 and settings.loss != "bce":
         raise RuraError(
-            "a frozen backbone with --embedding-dim 0 has nothing for the contrastive loss to "
-            "train; use --loss bce or an --embedding-dim above 0"
+            "a frozen backbone (freeze_backbone) with embedding_dim 0 has nothing for the "
+            "contrastive loss to train; set loss to bce or embedding_dim above 0"
         )
     for name in ("epochs", "batch_size", "pairs_per_epoch", "val_pairs"):
         if getattr(settings, name) < 1:
-            raise RuraError(f"{name.replace('_', '-')} must be at least 1")
+            raise RuraError(f"{name} must be at least 1")
 
 
 def _fixed(settings: TrainSettings) -> dict[str, Any]:
@@ -376,7 +400,7 @@ def _start(out: Path, settings: TrainSettings, resume: bool) -> dict[str, Any] |
     """The checkpoint state to resume from, or None for a fresh run (refusing to clobber one)."""
     path = out / CHECKPOINT
     if resume and path.exists():
-        state = _read_state(path)
+        state = _checkpoint(out).read_state()
         fixed = json.loads(json.dumps(_fixed(settings)))
         if state.get("settings") != fixed:
             saved = state.get("settings") or {}
@@ -391,43 +415,18 @@ def _start(out: Path, settings: TrainSettings, resume: bool) -> dict[str, Any] |
             f"{out}: its checkpoint is from an older rura and cannot be resumed; "
             "train afresh into another --out"
         )
-    if out.exists() and not out.is_dir():
-        raise RuraError(f"{out}: exists and is not a folder; choose another --out")
-    if holds_other_files(out):
-        if (out / CONFIG_FILE).exists() or path.exists():
-            raise RuraError(
-                f"{out}: already holds a similarity model; pass --resume to continue it "
-                "or choose another --out"
-            )
-        raise RuraError(f"{out}: exists and is not a similarity model folder; choose another --out")
+    if holds_other_files(out) and ((out / CONFIG_FILE).exists() or path.exists()):
+        raise RuraError(
+            f"{out}: already holds a similarity model; pass --resume to continue it "
+            "or choose another --out"
+        )
+    check_output_folder(out, what="a similarity model folder")
     return None
 
 
-def _read_state(path: Path) -> dict[str, Any]:
-    return read_checkpoint(path, CHECKPOINT_FORMAT, AFRESH, tensors=False)[0]
-
-
-def _save_checkpoint(
-    out: Path, model: SiameseNet, optimizer: Any, settings: TrainSettings, history: list
-) -> None:
-    """Weights, Adam tensors and the JSON state as one file, replaced in a single rename."""
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    optimizer_tensors, groups = flatten_optimizer(optimizer.state_dict())
-    tensors |= {f"optim.{k}": v for k, v in optimizer_tensors.items()}
-    state = {"settings": _fixed(settings), "history": history, "param_groups": groups}
-    write_checkpoint(out / CHECKPOINT, tensors, state, CHECKPOINT_FORMAT)
-
-
-def _load_checkpoint(out: Path, model: SiameseNet, optimizer: Any, state: dict) -> list:
-    path = out / CHECKPOINT
-    _, tensors = read_checkpoint(path, CHECKPOINT_FORMAT, AFRESH)
-    try:
-        model.load_state_dict(part(tensors, "model."))
-        groups = state["param_groups"]
-        optimizer.load_state_dict(unflatten_optimizer(part(tensors, "optim."), groups))
-    except Exception as error:
-        raise unreadable(path, error, AFRESH) from None
-    return list(state["history"])
+def _checkpoint(out: Path) -> CheckpointFile:
+    """Weights (``model.``), Adam tensors (``optim.``) and the JSON state in one file."""
+    return CheckpointFile(out / CHECKPOINT, CHECKPOINT_FORMAT, AFRESH)
 
 
 def _config(

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from rura.errors import RuraError
-from rura.io import replace_folder
+from rura.io import check_output_folder, replace_folder
 from rura_cxr.modality import CXR_LESIONS
 
 if TYPE_CHECKING:
@@ -320,7 +320,12 @@ def generate(
 
     names = _check_arguments(size, per_class, domain, classes)
     out = Path(out)
-    _check_target(out, overwrite)
+    check_output_folder(
+        out,
+        what="a SynthCXR dataset",
+        claimed=overwrite or is_synthcxr(out),
+        fix="choose another folder, or pass --overwrite to replace its contents",
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     codes = lesion_codes(names)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
@@ -421,13 +426,3 @@ def is_synthcxr(path: Path) -> bool:
         return json.loads((path / "synth.json").read_text()).get("generator") == GENERATOR
     except (OSError, ValueError, AttributeError):
         return False
-
-
-def _check_target(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise RuraError(f"{out} is a file; give a folder for the dataset")
-    if out.is_dir() and any(out.iterdir()) and not overwrite and not is_synthcxr(out):
-        raise RuraError(
-            f"{out} is not empty and not a SynthCXR dataset; "
-            "choose another folder or pass --overwrite to replace it"
-        )

@@ -19,7 +19,7 @@ from rura.data.synth.camera import DOMAINS
 from rura.data.synth.recipes import CLASSES, describe, recipe, vocabulary
 from rura.data.synth.render import class_key, render
 from rura.errors import RuraError
-from rura.io import replace_folder
+from rura.io import check_output_folder, replace_folder
 from rura.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -79,7 +79,12 @@ def generate(
     """
     names = _check_arguments(size, per_class, domain, classes)
     out = Path(out)
-    _check_target(out, overwrite)
+    check_output_folder(
+        out,
+        what="a SynthFundus dataset",
+        claimed=overwrite or is_synthfundus(out),
+        fix="choose another folder, or pass --overwrite to replace its contents",
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     codes = vocabulary(names)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
@@ -128,16 +133,6 @@ def is_synthfundus(path: Path) -> bool:
         return json.loads((path / "synth.json").read_text()).get("generator") == GENERATOR
     except (OSError, ValueError, AttributeError):
         return False
-
-
-def _check_target(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise RuraError(f"{out} is a file; give a folder for the dataset")
-    if out.is_dir() and any(out.iterdir()) and not overwrite and not is_synthfundus(out):
-        raise RuraError(
-            f"{out} is not empty and not a SynthFundus dataset; "
-            "choose another folder or pass --overwrite to replace it"
-        )
 
 
 def _run(tasks: list[_Task], workers: int, progress: bool) -> list[dict[str, Any]]:
