@@ -8,7 +8,7 @@ EXAMPLE_PLUGINS := examples/rura-kcenters examples/rura-cxr
 BASE_STAMP := $(VENV)/.installed-base
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test test-fast lint docs clean install
+.PHONY: demo test test-fast lint typecheck docs clean install
 
 # The demo: SynthFundus data (known diseases, a lesion-annotated set, a few pictures of the target,
 # an external evaluation set from another camera), then RURA-Net end to end (`rura run`) and its
@@ -45,6 +45,10 @@ test-fast: $(TEST_STAMP)
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# mypy on the packages named in pyproject's [tool.mypy] (CI runs it).
+typecheck: $(TEST_STAMP)
+	$(VENV)/bin/mypy
 
 docs: $(TEST_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict

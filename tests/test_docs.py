@@ -52,6 +52,7 @@ def test_snippet_includes_point_at_existing_files():
             assert (REPO / target).is_file(), f"{page.name} includes missing {target}"
 
 
+@pytest.mark.slow
 def test_site_builds_strictly(tmp_path):
     completed = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],

@@ -162,14 +162,12 @@ def register_clusterers(register: Register) -> None:
 
 
 def test_a_type_checker_holds_plugins_to_the_protocol(tmp_path):
-    pytest.importorskip("mypy")
+    """mypy is a test dependency (CI also type-checks the package with it)."""
     plugin = tmp_path / "typed_plugin.py"
     plugin.write_text(TYPED_PLUGIN)
-    sources = [
-        str(REPO / "src" / "rura" / m) for m in ("registry.py", "hookspecs.py", "plugins.py")
-    ]
+    sources = [str(REPO / "src" / "rura" / "registry.py")]  # the protocol; the rest is skipped
     command = [sys.executable, "-m", "mypy", "--no-incremental", "--strict"]
-    command += ["--follow-imports=silent", str(plugin), *sources]
+    command += ["--follow-imports=skip", str(plugin), *sources]
     completed = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     errors = [line for line in completed.stdout.splitlines() if ": error:" in line]
     assert len(errors) == 2, completed.stdout

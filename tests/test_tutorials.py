@@ -52,6 +52,7 @@ def test_every_tutorial_has_commands():
     assert all(bash_blocks(page) for page in TUTORIALS if page.name != "new-modality.md")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", TUTORIALS, ids=lambda p: p.stem)
 def test_tutorial_runs(page, tmp_path):
     blocks = bash_blocks(page)

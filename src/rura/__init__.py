@@ -14,9 +14,10 @@ from rura.api import (
     load_dataset,
     load_model,
 )
-from rura.contracts import Lesion, Modality, Preprocessing
+from rura.contracts import Clusterer, Lesion, Modality, Preprocessing
 from rura.errors import PluginError, RuraError, UnknownPluginError
 from rura.hookspecs import hookimpl
+from rura.registry import Register
 
 
 def __getattr__(name: str) -> object:
@@ -34,12 +35,14 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "Clusterer",
     "Lesion",
     "Modality",
     "Pipeline",
     "PluginError",
     "PluginInfo",
     "Preprocessing",
+    "Register",
     "RuraError",
     "UnknownPluginError",
     "__version__",

@@ -11,6 +11,10 @@ from rura.plugins import get_registry
 from rura.registry import KINDS, Kind
 
 if TYPE_CHECKING:
+    import torch
+
+    from rura.contracts import Clusterer, Modality
+    from rura.data.manifest import Manifest
     from rura.diagnosis.model import DiagnosisModel
 
 
@@ -57,25 +61,27 @@ def list_plugins(kind: Kind | None = None) -> list[PluginInfo]:
     return rows
 
 
-def create_clusterer(name: str, n_clusters: int, *, seed: int | None = None, **params: Any) -> Any:
+def create_clusterer(
+    name: str, n_clusters: int, *, seed: int | None = None, **params: Any
+) -> Clusterer:
     """A scikit-learn-style clustering estimator registered as ``name``."""
     return get_registry().get("clusterer", name).factory(n_clusters, seed=seed, **params)
 
 
-def create_backbone(name: str, *, weights: str | None = None, **params: Any) -> Any:
+def create_backbone(name: str, *, weights: str | None = None, **params: Any) -> torch.nn.Module:
     """A ``torch.nn.Module`` mapping (B,3,H,W) images to (B,D) features."""
     return get_registry().get("backbone", name).factory(weights=weights, **params)
 
 
 def create_segmenter(
     name: str, *, encoder: str, num_classes: int, weights: str | None = None, **params: Any
-) -> Any:
+) -> torch.nn.Module:
     """A ``torch.nn.Module`` mapping (B,3,H,W) images to (B,C,H,W) lesion logits."""
     factory = get_registry().get("segmenter", name).factory
     return factory(encoder=encoder, num_classes=num_classes, weights=weights, **params)
 
 
-def load_dataset(name: str, root: str | Path, **options: Any) -> Any:
+def load_dataset(name: str, root: str | Path, **options: Any) -> Manifest:
     """The manifest of the dataset at ``root``, read by the dataset plugin ``name``; an option
     the reader does not take is a one-line error listing those it does."""
     import inspect
@@ -102,7 +108,7 @@ def load_dataset(name: str, root: str | Path, **options: Any) -> Any:
     return factory(Path(root), **options)
 
 
-def get_modality(name: str) -> Any:
+def get_modality(name: str) -> Modality:
     """The :class:`~rura.contracts.Modality` registered as ``name``."""
     return get_registry().get("modality", name).factory()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -51,3 +52,10 @@ class Modality:
 
 def _normalise(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+class Clusterer(Protocol):
+    """What a clusterer plugin builds: a scikit-learn-style estimator whose ``fit`` sets
+    ``labels_`` (one cluster per row); ``predict`` is optional (the registry's ``predicts``)."""
+
+    def fit(self, X: Any, y: Any = None) -> Any: ...

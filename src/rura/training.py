@@ -113,8 +113,9 @@ def fit(
     one is a :class:`RuraError` naming ``name`` and ``lr_hint``, unless ``lr_hint`` is None),
     ``scheduler.step()``, ``validate(index)``; the row is ``{"epoch": n, **trained,
     **validated}`` (plus ``seconds`` when ``timed``). With ``checkpoint``, the model, the
-    ``optimizer``, the ``scheduler``, the history, the best epoch and the JSON ``state`` (the
-    trainer's, e.g. its settings) are written after every epoch, and ``resume`` starts from them.
+    ``optimizer``, the ``scheduler`` (a JSON state, as torch's epoch schedulers have), the
+    history, the best epoch and the JSON ``state`` (the trainer's, e.g. its settings) are written
+    after every epoch, and ``resume`` starts from them.
     ``publish(fitted, improved)`` then writes the trainer's model files; on resume it is called
     before the first epoch with ``improved`` True. ``summary`` gives a line to log per epoch.
     """
@@ -198,7 +199,10 @@ def _save(
         tensors |= {f"optim.{k}": v for k, v in optimizer_tensors.items()}
         saved["param_groups"] = groups
     if scheduler is not None:
-        saved["scheduler"] = scheduler.state_dict()
+        saved["scheduler"] = {
+            k: {"pairs": list(v.items())} if _number_keyed(v) else v
+            for k, v in scheduler.state_dict().items()
+        }
     if rng:
         generators, tensors["rng.torch"] = _rng_state()
         saved["rng"] = generators
@@ -216,7 +220,7 @@ def _restore(
             groups = state["param_groups"]
             optimizer.load_state_dict(unflatten_optimizer(part(tensors, "optim."), groups))
         if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
+            _load_scheduler(scheduler, state["scheduler"])
         if rng:
             _set_rng_state(state["rng"], tensors["rng.torch"])
         history = list(state["history"])
@@ -228,6 +232,21 @@ def _restore(
     return Fitted(history, best, part(tensors, "best.") or None)
 
 
+def _number_keyed(value: Any) -> bool:
+    """A mapping JSON cannot key (MultiStepLR's ``milestones``, a Counter of epochs)."""
+    return isinstance(value, dict) and any(not isinstance(key, str) for key in value)
+
+
+def _load_scheduler(scheduler: Any, saved: dict[str, Any]) -> None:
+    """Load the state :func:`_save` wrote, its number-keyed mappings rebuilt as they were."""
+    fresh = scheduler.state_dict()
+    state = {
+        k: type(fresh[k])(dict(v["pairs"])) if _number_keyed(fresh.get(k)) else v
+        for k, v in saved.items()
+    }
+    scheduler.load_state_dict(state)
+
+
 def _rng_state() -> tuple[dict[str, Any], Any]:
     """Python's and NumPy's generators (JSON) and torch's CPU generator (a tensor)."""
     import random
@@ -235,9 +254,10 @@ def _rng_state() -> tuple[dict[str, Any], Any]:
     import numpy as np
     import torch
 
+    version, internal, python_gauss = random.getstate()
     kind, keys, position, has_gauss, gauss = np.random.get_state()
     generators = {
-        "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+        "python": [version, list(internal), python_gauss],
         "numpy": [kind, keys.tolist(), position, has_gauss, gauss],
     }
     return generators, torch.get_rng_state()

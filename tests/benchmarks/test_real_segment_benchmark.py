@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_real_segment_benchmark_runs_both_recipes(idrid_20):
     completed = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "real_segment.py"), "--quick"],

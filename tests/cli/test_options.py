@@ -32,7 +32,7 @@ APART = {
     ("similarity rank", "max_per_class"): "0 means every image (RankSettings)",
 }
 #: Commands another change brings to the shared options (remove once it has).
-PENDING = {"diagnose"}
+PENDING: set[str] = set()
 SHARED = ("device", "seed", "workers", "on_error", "batch_size")
 
 

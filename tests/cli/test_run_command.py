@@ -39,4 +39,4 @@ def test_run_errors_are_one_line(tmp_path):
 def test_unknown_from_stage(pipeline_data, tmp_path):
     config = tiny_config(pipeline_data, tmp_path / "run", similarity=WITHOUT_SIMILARITY)
     done = invoke_rura("run", str(config), "--from", "embed")
-    assert done.returncode == 1 and "unknown stage 'embed'" in done.stderr
+    assert done.returncode == 2 and "'embed' is not one of 'similarity'" in done.stderr

@@ -9,8 +9,7 @@ from typing import Any
 
 import typer
 
-from rura.cli.options import check_device
-from rura.limits import MAX_SEED
+from rura.cli.options import BatchSize, Device, OnError, Seed, Workers, plain
 
 
 def diagnose_command(
@@ -22,15 +21,11 @@ def diagnose_command(
         Path("rura-diagnose"), "--out", "-o", help="Output folder (diagnoses, overlays)."
     ),
     json_: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
-    device: str = typer.Option(
-        "auto", "--device", callback=check_device, help="auto, cpu, cuda, cuda:1, mps."
-    ),
-    batch_size: int = typer.Option(4, "--batch-size", min=1),
-    workers: int = typer.Option(-1, "--workers", help="Image-decoding threads (-1: up to 4)."),
-    on_error: str = typer.Option("raise", "--on-error", help="raise or skip unreadable images."),
-    seed: int = typer.Option(
-        -1, "--seed", min=-1, max=MAX_SEED, help="Seed (-1: the model's; features don't vary)."
-    ),
+    device: Device = "auto",
+    batch_size: BatchSize = 4,
+    workers: Workers = None,
+    on_error: OnError = "raise",
+    seed: Seed = None,  # type: ignore[assignment]
     overlay_size: int = typer.Option(
         2048, "--overlay-size", min=0, help="Longest overlay side, px (0: the source's size)."
     ),
@@ -38,7 +33,10 @@ def diagnose_command(
         [], "--option", help="Dataset option KEY=VALUE for dataset specs."
     ),
 ) -> None:
-    """Diagnose images with a pipeline model: diagnosis, disease score, lesion areas, overlay."""
+    """Diagnose images with a pipeline model: diagnosis, disease score, lesion areas, overlay.
+
+    Without --seed the model's own seed is used; --workers counts image-decoding threads.
+    """
     from rura.cli.options import parse_reader_options
     from rura.diagnosis.bundle import load_bundle
     from rura.diagnosis.diagnose import JSON_NAME, diagnose
@@ -51,9 +49,9 @@ def diagnose_command(
         out,
         device=device,
         batch_size=batch_size,
-        workers=None if workers < 0 else workers,
-        on_error=on_error,
-        seed=None if seed < 0 else seed,
+        workers=workers,
+        on_error=plain(on_error),
+        seed=seed,
         overlay_size=overlay_size,
         options=parse_reader_options(option),
         progress=not json_,

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
+from rura.cli.options import plain
+from rura.pipeline.stages import STAGES
+
 CONFIG_ARGUMENT = typer.Argument(..., help="Pipeline config (YAML); see examples/*.yaml.")
 SET_OPTION = typer.Option(
     [], "--set", help="Override a config value: KEY=VALUE, e.g. diagnosis.clusterer=kmeans."
 )
+#: The pipeline's stages as a choice (from the stage list, the one place they are named).
+StageName = Enum("StageName", {name: name for name in STAGES}, type=str)  # type: ignore[misc]
 SEED_OPTION = typer.Option(
     None, "--seed", "--seeds", help="Seeds, e.g. 0 or 0,1,2 (overrides the config's seeds)."
 )
@@ -38,10 +44,10 @@ def config_overrides(values: list[str], seed: str | None) -> list[str]:
 def run_command(
     config: Path = CONFIG_ARGUMENT,
     set_values: list[str] = SET_OPTION,
-    from_stage: str = typer.Option(
-        None, "--from", help="Rerun from this stage on (similarity, segmentation, masks, ...)."
+    from_stage: StageName | None = typer.Option(
+        None, "--from", help="Rerun from this stage on (it and every later stage run again)."
     ),
-    until: str = typer.Option(None, "--until", help="Stop after this stage."),
+    until: StageName | None = typer.Option(None, "--until", help="Stop after this stage."),
     seed: str = SEED_OPTION,
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would run, run nothing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -58,12 +64,12 @@ def run_command(
         config, config_overrides(set_values, seed), progress=not quiet, echo=lambda m: err.print(m)
     )
     if dry_run:
-        for stage, what in pipeline.plan(from_stage=from_stage, until=until):
+        for stage, what in pipeline.plan(from_stage=plain(from_stage), until=plain(until)):
             typer.echo(f"{stage:<13} {what}")
         return
     _stop_on_sigterm()
     try:
-        result = pipeline.run(from_stage=from_stage, until=until)
+        result = pipeline.run(from_stage=plain(from_stage), until=plain(until))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None  # the CLI says how to resume
     _print_results(pipeline.run_dir, result)

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from pydantic import Field, field_validator
 
@@ -32,6 +32,9 @@ from rura.validation import (
 )
 
 if TYPE_CHECKING:
+    import torch
+
+    from rura.contracts import Preprocessing
     from rura.diagnosis.diagnoser import ZeroShotDiagnoser
 
 FORMAT = "rura-pipeline-model/1"
@@ -149,7 +152,7 @@ class PipelineBundle:
 
         return ZeroShotDiagnoser.load(self.diagnoser, fix=DAMAGED)
 
-    def load_backbone(self) -> Any:
+    def load_backbone(self) -> torch.nn.Module:
         """The embedding backbone, built as :func:`rura.features.embed.embed` builds it."""
         import torch
 
@@ -204,7 +207,7 @@ class PipelineBundle:
                     f"backbone {self.backbone!r} needs {list(tensor.shape)}; {DAMAGED}"
                 )
         streams = len(TWO_STREAMS) if self.focus == "two-stream" else 1
-        width = int(model.num_features) * streams
+        width = cast(int, model.num_features) * streams  # the backbone contract's attribute
         if feature_dim is not None and feature_dim != width:
             raise RuraError(
                 f"{self.diagnoser}: the diagnoser reads {feature_dim} features, backbone "
@@ -439,7 +442,7 @@ def _save_backbone(path: Path, backbone: str, weights: str | None, seed: int) ->
             f"backbone {backbone!r} cannot be bundled: it does not reload from its own "
             f"weights ({error})"
         ) from None
-    size = int(model.preprocessing.input_size[-1])
+    size = cast(Preprocessing, model.preprocessing).input_size[-1]  # the backbone contract's
     pixels = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         same = torch.equal(model(pixels), reloaded(pixels))

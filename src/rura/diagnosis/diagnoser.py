@@ -81,8 +81,9 @@ class DiagnoserSettings(StrictModel):
     @classmethod
     def _choice(cls, value: str, info: ValidationInfo) -> str:
         choices = {"mapping": MAPPINGS, "normalise": NORMALISATIONS, "evidence": EVIDENCE}
-        if value not in choices[info.field_name]:
-            raise ValueError(f"must be one of {', '.join(choices[info.field_name])}")
+        allowed = choices[str(info.field_name)]
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
         return value
 
     @model_validator(mode="after")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -232,26 +232,25 @@ class DiagnosisModel:
                 verdicts[i] = (float(score), int(predicted), int(cluster))
         results = []
         for i, found in enumerate(findings):
-            common = {
-                "source": found.source,
-                "areas": found.areas,
-                "pixels": found.pixels,
-                "masks": found.masks,
-            }
-            if i not in verdicts:
-                results.append(Diagnosis(status="skipped", problem=found.problem, **common))
-                continue
-            score, predicted, cluster = verdicts[i]
-            results.append(
-                Diagnosis(
+            result = Diagnosis(
+                found.source,
+                "skipped",
+                areas=found.areas,
+                pixels=found.pixels,
+                masks=found.masks,
+                problem=found.problem,
+            )
+            if i in verdicts:
+                score, predicted, cluster = verdicts[i]
+                result = replace(
+                    result,
                     status="ok",
                     diagnosis=bundle.target if predicted else bundle.normal,
                     predicted=predicted,
                     score=score if np.isfinite(score) else None,
                     cluster=cluster,
-                    **common,
                 )
-            )
+            results.append(result)
         return results
 
     # -- the stages ---------------------------------------------------------------------------
@@ -279,7 +278,7 @@ class DiagnosisModel:
 
         def read(size: int) -> LoadedImage:
             if isinstance(item, str | os.PathLike):
-                return load_image(item, size=size)
+                return load_image(Path(item), size=size)
             return image_from_memory(item, size=size, name=name)
 
         segment = None if self.segment_size is None else read(self.segment_size)
@@ -430,7 +429,7 @@ def _inputs(images: Iterable[Any] | Any) -> list[tuple[str, Any]]:
         ) from None
     if not listed:
         raise RuraError("no images given; pass image paths, PIL images or numpy arrays")
-    named = []
+    named: list[tuple[str, Any]] = []
     for index, item in enumerate(listed):
         if isinstance(item, str | os.PathLike):
             named.append((str(item), item))

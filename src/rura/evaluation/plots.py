@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -73,8 +73,8 @@ def plot_confusion(
 
 def plot_leaderboard(
     names: Sequence[str],
-    means: dict[str, Sequence[float]],
-    stds: dict[str, Sequence[float]],
+    means: Mapping[str, Sequence[float]],
+    stds: Mapping[str, Sequence[float]],
     path: str | Path,
     *,
     title: str = "Zero-shot diagnosis",

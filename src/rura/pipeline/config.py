@@ -52,6 +52,10 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+#: The data sets whose readers take ``data.options``.
+DataSet = Literal["known", "evaluation", "lesions", "reference"]
+
+
 class DataConfig(Section):
     """Where the images are: dataset specs (a folder, a manifest CSV, or NAME:ROOT).
 
@@ -81,9 +85,7 @@ class DataConfig(Section):
         description="Known-normal images for the reference mapping; default: the known set's "
         "normal images.",
     )
-    options: dict[
-        Literal["known", "evaluation", "lesions", "reference"], dict[str, ReaderOption]
-    ] = Field(
+    options: dict[DataSet, dict[str, ReaderOption]] = Field(
         default_factory=dict,
         description="Dataset reader options per set, e.g. {evaluation: {split: test, "
         "on_missing: skip}} (see each dataset's page).",

@@ -18,7 +18,7 @@ import numpy as np
 from rura.data.manifest import Manifest
 from rura.errors import RuraError, UnknownOptionError
 from rura.features.store import manifest_digest
-from rura.pipeline.config import PipelineConfig, dataset_spec, resolve_path
+from rura.pipeline.config import DataSet, PipelineConfig, dataset_spec, resolve_path
 
 
 @dataclass
@@ -28,11 +28,11 @@ class Inputs:
     config: PipelineConfig
     base: Path
 
-    def _read(self, key: str) -> Manifest:
+    def _read(self, key: DataSet) -> Manifest:
         from rura.data.spec import resolve_dataset
 
         spec = getattr(self.config.data, key)
-        options = self.config.data.options.get(key, {})
+        options = self.config.data.options.get(key) or {}
         try:
             return resolve_dataset(dataset_spec(spec, self.base), **options)
         except UnknownOptionError as error:

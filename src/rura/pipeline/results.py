@@ -38,7 +38,8 @@ def evaluate_run(pipeline: RunContext) -> dict[str, Any]:
         truth = np.where(
             table["label"] == config.target, 1, np.where(table["label"] == config.normal, 0, -1)
         )
-        table.insert(3, "truth", pd.array(np.where(truth >= 0, truth, None), dtype="Int64"))
+        known = [int(value) if value >= 0 else None for value in truth]
+        table.insert(3, "truth", pd.Series(known, index=table.index, dtype="Int64"))
         with atomic_path(folder / "predictions.csv") as temporary:
             table.to_csv(temporary, index=False)
         scored = truth >= 0

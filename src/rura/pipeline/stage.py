@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from rura.data.manifest import Manifest
@@ -111,7 +111,7 @@ class Stage:
 
     name: str
     run: Callable[[RunContext, bool], None]
-    inputs: Callable[[RunContext], Any]
+    inputs: Callable[[RunContext], object]
     depends: tuple[str, ...] = ()
     outputs: Callable[[RunContext], list[str]] = no_outputs
     enabled: Callable[[RunContext], bool] = always

@@ -3,8 +3,6 @@ its clusters mapped to diagnoses label-free, and the evaluation set scored."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from rura.pipeline.stage import RunContext, Stage
 
 #: The diagnosis settings this stage computes from (the rest belong to earlier stages).
@@ -19,7 +17,7 @@ SETTINGS = {
 }
 
 
-def _inputs(run: RunContext) -> Any:
+def _inputs(run: RunContext) -> object:
     return {"diagnosis": run.diagnosis.model_dump(include=SETTINGS), "seeds": run.config.seeds}
 
 

@@ -3,12 +3,10 @@ earlier stage reads), with bootstrap intervals, tables and plots in ``results/``
 
 from __future__ import annotations
 
-from typing import Any
-
 from rura.pipeline.stage import RunContext, Stage
 
 
-def _inputs(run: RunContext) -> Any:
+def _inputs(run: RunContext) -> object:
     config = run.config
     return {
         "bootstrap": config.evaluation.bootstrap,

@@ -10,7 +10,7 @@ from rura.pipeline.stage import RunContext, Stage
 from rura.pipeline.stages.masks import set_inputs
 
 
-def _inputs(run: RunContext) -> Any:
+def _inputs(run: RunContext) -> object:
     config = run.config
     return set_inputs(run) | {
         "diagnosis": config.diagnosis.model_dump(

@@ -17,11 +17,12 @@ def set_inputs(run: RunContext) -> dict[str, Any]:
     from rura.features.store import manifest_digest
 
     config = run.config
+    reference = run.inputs.separate_reference
     return {
         "fit_on": config.diagnosis.fit_on,
         "known": manifest_digest(run.inputs.known),
         "evaluation": manifest_digest(run.inputs.evaluation),
-        "reference": config.data.reference and manifest_digest(run.inputs.separate_reference),
+        "reference": manifest_digest(reference) if reference is not None else config.data.reference,
         "threshold": config.segmentation.threshold,
         "lesions": config.segmentation.lesions,
     }

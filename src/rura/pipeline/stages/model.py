@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rura.pipeline.stage import RunContext, Stage
 
 
-def _inputs(run: RunContext) -> Any:
+def _inputs(run: RunContext) -> object:
     return {"modality": run.config.modality, "threshold": run.config.segmentation.threshold}
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rura.pipeline.stage import RunContext, Stage
 
 
-def _inputs(run: RunContext) -> Any:
+def _inputs(run: RunContext) -> object:
     return {"version": 1}
 
 

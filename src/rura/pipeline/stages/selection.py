@@ -3,8 +3,6 @@ label-free on the known diseases; its choice is an input of every later stage.""
 
 from __future__ import annotations
 
-from typing import Any
-
 from rura.pipeline.stage import RunContext, Stage
 
 
@@ -12,7 +10,7 @@ def _enabled(run: RunContext) -> bool:
     return run.config.diagnosis.select
 
 
-def _inputs(run: RunContext) -> Any:
+def _inputs(run: RunContext) -> object:
     from rura.features.store import manifest_digest
 
     config = run.config

@@ -4,7 +4,6 @@ likeness to the target's example images (or ``similarity.most_similar`` names th
 from __future__ import annotations
 
 import shutil
-from typing import Any
 
 from rura.pipeline.stage import RunContext, Stage
 
@@ -13,7 +12,7 @@ def _enabled(run: RunContext) -> bool:
     return run.config.similarity.enabled
 
 
-def _inputs(run: RunContext) -> Any:
+def _inputs(run: RunContext) -> object:
     from rura.features.store import manifest_digest
     from rura.pipeline.state import folder_digest
 
