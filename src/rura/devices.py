@@ -6,22 +6,24 @@ import contextlib
 import re
 from typing import Any
 
-from rura.errors import RuraError
+from rura.errors import RuraError, option
 
 #: The device names rura accepts: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` and ``mps``.
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 DEVICE_HELP = "auto, cpu, cuda, cuda:1, mps."
 
 
-def check_device_name(device: str | None, where: str = "--device") -> str:
-    """``device`` if it is a name rura knows (no torch import); a one-line error otherwise."""
+def check_device_name(device: str | None, where: str | None = None) -> str:
+    """``device`` if it is a name rura knows (no torch import); a one-line error otherwise,
+    which names ``where`` (by default the ``device`` parameter)."""
+    where = where or option("device")
     name = "auto" if device is None else str(device).strip().lower()
     if not DEVICE_PATTERN.match(name):
         raise RuraError(f"{where}: unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps")
     return name
 
 
-def resolve_device(device: str | None = None, where: str = "--device") -> str:
+def resolve_device(device: str | None = None, where: str | None = None) -> str:
     """The device to run on, checked to exist on this machine before any work.
 
     ``auto`` (or None) picks CUDA when available, then Apple's MPS, then the CPU. An explicit
@@ -29,6 +31,7 @@ def resolve_device(device: str | None = None, where: str = "--device") -> str:
     """
     import torch
 
+    where = where or option("device")
     name = check_device_name(device, where)
     if name == "auto":
         if torch.cuda.is_available():
@@ -41,7 +44,7 @@ def resolve_device(device: str | None = None, where: str = "--device") -> str:
         if count == 0:
             raise RuraError(
                 f"{where}: {name!r} asked for, but this machine has no usable CUDA GPU "
-                f"(torch {torch.__version__}); use --device cpu or auto"
+                f"(torch {torch.__version__}); use cpu or auto"
             )
         index = int(name.partition(":")[2] or 0)
         if index >= count:

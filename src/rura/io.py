@@ -83,10 +83,12 @@ def is_disk_full(error: BaseException) -> bool:
 
 def disk_full_error(path: str | Path, needed: int | None = None) -> Exception:
     """The one-line :class:`~rura.errors.RuraError` for a write to ``path`` on a full disk."""
-    from rura.errors import RuraError
+    from rura.errors import RuraError, option
 
     size = f" (needs {_megabytes(needed)})" if needed else ""
-    return RuraError(f"{path}: no space left on the disk{size}; free space or choose another --out")
+    return RuraError(
+        f"{path}: no space left on the disk{size}; free space or choose another {option('out')}"
+    )
 
 
 @contextmanager
@@ -125,17 +127,19 @@ def check_output_folder(
     what: str,
     ours: Collection[str] = (),
     claimed: bool = False,
-    fix: str = "choose another --out",
+    fix: str | None = None,
 ) -> None:
     """Refuse ``out`` as a command's output folder before anything is written to it.
 
     A one-line :class:`~rura.errors.RuraError` ending in ``fix`` when ``out`` is a file or lies
     under one, or when it holds a file or folder not named in ``ours`` (killed writes aside)
     and is not ``claimed``: recognised by the caller as ``what`` (an earlier run's output,
-    whose contents may be replaced), for example by its marker file.
+    whose contents may be replaced), for example by its marker file. ``fix`` defaults to
+    choosing another ``out``.
     """
-    from rura.errors import RuraError
+    from rura.errors import RuraError, option
 
+    fix = fix or f"choose another {option('out')}"
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RuraError(f"{out}: exists and is not a folder; {fix}")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rura.errors import RuraError
+from rura.errors import RuraError, option
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 
@@ -70,6 +70,6 @@ def imagenet_unavailable(model: str, error: BaseException) -> RuraError:
     """The one-line error for ImageNet weights that could not be fetched."""
     return RuraError(
         f"could not fetch ImageNet weights for {model!r} ({type(error).__name__}; offline?): "
-        "pass --weights none for random initialisation, or --weights PATH to a local "
-        ".safetensors or .pth file"
+        f"pass {option('weights', 'none')} for random initialisation, or the path of a local "
+        f".safetensors or .pth file as {option('weights')}"
     )

@@ -10,11 +10,25 @@ from rich.text import Text
 
 from rura.cli.app import make_app
 from rura.cli.failures import debugging, explain, one_line
+from rura.errors import cli_names
 
 __all__ = ["main", "make_app"]
 
 #: Exit code of a run stopped with Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED_EXIT = 130
+
+#: The flags of library parameters whose names differ from them (``rura.errors.option`` turns
+#: any other ``name_x`` into ``--name-x``), so that library errors name what the user typed.
+FLAGS = {
+    "backbones": "--backbone",
+    "clusterers": "--cluster",
+    "evaluation": "--eval",
+    "focuses": "--focus",
+    "from_stage": "--from",
+    "image_size": "--size",
+    "normal_label": "--normal",
+    "overrides": "--set",
+}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,7 +43,8 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         command = typer.main.get_command(make_app())
-        code = command.main(args=argv, prog_name="rura", standalone_mode=False)
+        with cli_names(FLAGS):  # library errors name flags, not Python parameters
+            code = command.main(args=argv, prog_name="rura", standalone_mode=False)
     except (typer.Abort, KeyboardInterrupt):
         _fail("interrupted; run the same command again to resume", INTERRUPTED_EXIT)
     except Exception as error:

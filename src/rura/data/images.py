@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rura.data.manifest import ManifestError
-from rura.errors import RuraError
+from rura.errors import RuraError, option
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -324,7 +324,9 @@ class _user_errors:
             message = f"{path}: corrupt or truncated image ({error})"
         else:
             return False
-        raise ImageLoadError(f"{message}; replace or remove it, or pass --on-error skip") from None
+        raise ImageLoadError(
+            f"{message}; replace or remove it, or pass {option('on_error', 'skip')}"
+        ) from None
 
 
 def open_rgb(path: Path, *, size: int | None, max_pixels: int) -> tuple[Image.Image, float]:
@@ -379,7 +381,7 @@ def _check_min_side(path: Path, width: int, height: int) -> None:
     if min(width, height) < MIN_IMAGE_SIDE:
         raise ImageLoadError(
             f"{path}: {width}x{height} px is below rura's minimum of {MIN_IMAGE_SIDE} px per "
-            "side; replace or remove it, or pass --on-error skip"
+            f"side; replace or remove it, or pass {option('on_error', 'skip')}"
         )
 
 

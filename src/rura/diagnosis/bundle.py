@@ -442,7 +442,7 @@ def _save_backbone(path: Path, backbone: str, weights: str | None, seed: int) ->
             f"backbone {backbone!r} cannot be bundled: it does not reload from its own "
             f"weights ({error})"
         ) from None
-    size = cast(Preprocessing, model.preprocessing).input_size[-1]  # the backbone contract's
+    size = cast("Preprocessing", model.preprocessing).input_size[-1]  # the backbone contract's
     pixels = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         same = torch.equal(model(pixels), reloaded(pixels))

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rura.errors import RuraError
+from rura.errors import RuraError, option
 from rura.io import (
     atomic_path,
     check_output_folder,
@@ -74,7 +74,7 @@ def diagnose(
 
     bundle = load_bundle(model_dir)
     if on_error not in ("raise", "skip"):
-        raise RuraError(f"--on-error {on_error!r}: choose raise or skip")
+        raise RuraError(f"{option('on_error', on_error)}: choose raise or skip")
     if overlay_size < 0:
         raise RuraError(f"overlay size {overlay_size}: must be 0 (source size) or more")
     if batch_size < 1:
@@ -220,7 +220,7 @@ def _check_out(out: Path) -> None:
         out,
         what="a rura diagnose folder",
         ours=(*OUTPUTS, *EARLIER_OUTPUTS),
-        fix="choose another --out or empty it",
+        fix=f"choose another {option('out')} or empty it",
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rura.errors import RuraError
+from rura.errors import RuraError, option
 
 MAPPINGS: tuple[str, ...] = ("reference", "lesion-burden", "oracle")
 LABEL_FREE: tuple[str, ...] = ("reference", "lesion-burden")
@@ -23,8 +23,8 @@ def map_by_reference(centroids: np.ndarray, reference: np.ndarray | None) -> np.
     """Disease flags per cluster: only the cluster nearest the reference centroid is normal."""
     if reference is None or len(reference) == 0:
         raise RuraError(
-            "mapping 'reference' needs known-normal reference images (--reference DATA, "
-            "or --reference-label LABEL to take them from the source set)"
+            "mapping 'reference' needs known-normal reference images (a data set as "
+            f"{option('reference')}, or a label of the source set as {option('reference_label')})"
         )
     distances = np.linalg.norm(centroids - reference.mean(axis=0), axis=1)
     disease = np.ones(len(centroids), bool)
@@ -36,8 +36,8 @@ def map_by_lesion_burden(labels: np.ndarray, burden: np.ndarray | None, k: int) 
     """Disease flags per cluster: only the cluster with the least mean lesion area is normal."""
     if burden is None:
         raise RuraError(
-            "mapping 'lesion-burden' needs lesion masks: embed with --lesions (ground-truth or "
-            "predicted masks in the manifest)"
+            f"mapping 'lesion-burden' needs lesion masks: embed with {option('lesions')} "
+            "(ground-truth or predicted masks in the manifest)"
         )
     means = np.array(
         [burden[labels == c].mean() if (labels == c).any() else np.inf for c in range(k)]

@@ -116,12 +116,12 @@ class DiagnosisModel:
         self.segmenter_config: dict[str, Any] = {}
         self.thresholds = np.zeros(0)
         if bundle.segmenter is not None:
-            from rura.segmentation.inference import lesion_thresholds
-            from rura.segmentation.store import load_segmenter
+            from rura.segmentation.store import load_predictor
 
-            self.segmenter, self.segmenter_config = load_segmenter(bundle.segmenter)
-            self.segmenter = self.segmenter.to(self.device).eval()
-            self.thresholds = lesion_thresholds(self.segmenter_config, bundle.threshold)
+            # The loader segment eval and predict use: the thresholds are checked there.
+            ready = load_predictor(bundle.segmenter, threshold=bundle.threshold, device=self.device)
+            self.segmenter, self.segmenter_config = ready.predictor.model, ready.config
+            self.thresholds = ready.thresholds
         self.backbone = prepared_backbone(
             bundle.backbone,
             weights=str(bundle.backbone_weights),

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rura.data.manifest import Manifest
-from rura.errors import RuraError
+from rura.errors import RuraError, option
 from rura.evaluation.metrics import METRICS
 from rura.evaluation.tables import HEADLINE, format_cell
 from rura.io import atomic_path, write_text
@@ -65,18 +65,21 @@ def load_inputs(config: CompareConfig) -> Inputs:
     from rura.data.spec import resolve_dataset
 
     if config.mapping == "oracle" and config.source:
-        raise RuraError("mapping 'oracle' fits on the evaluated set: run it without --source")
+        raise RuraError(
+            f"mapping 'oracle' fits on the evaluated set: run it without {option('source')}"
+        )
     if config.mapping == "reference" and not (config.reference or config.reference_label):
         raise RuraError(
-            "mapping 'reference' needs known-normal reference images: pass --reference DATA, "
-            "or --source with --reference-label LABEL (or choose --mapping lesion-burden)"
+            "mapping 'reference' needs known-normal reference images: pass a data set as "
+            f"{option('reference')}, or {option('source')} with a label of it as "
+            f"{option('reference_label')} (or choose {option('mapping', 'lesion-burden')})"
         )
     evaluation = resolve_dataset(config.data)
     labels = set(evaluation.table["label"]) - {""}
-    for option, label in (("--target", config.target), ("--normal", config.normal_label)):
+    for name, label in (("target", config.target), ("normal_label", config.normal_label)):
         if label not in labels:  # scoring one class (or none) cannot mean what it says
             raise RuraError(
-                f"{evaluation.source}: no image labelled {label!r} ({option}); a comparison "
+                f"{evaluation.source}: no image labelled {label!r} ({option(name)}); a comparison "
                 f"scores both classes; labels present: {', '.join(sorted(labels)) or 'none'}"
             )
     keep = evaluation.table["label"].isin([config.target, config.normal_label])
@@ -94,7 +97,10 @@ def load_inputs(config: CompareConfig) -> Inputs:
     if reference is None and config.reference_label:
         pool = source if source is not None else None
         if pool is None:
-            raise RuraError("--reference-label takes images from --source; pass --source too")
+            raise RuraError(
+                f"{option('reference_label')} takes images from {option('source')}; pass "
+                f"{option('source')} too"
+            )
         rows = (pool.table["label"] == config.reference_label).to_numpy()
         if not rows.any():
             raise RuraError(f"{pool.source}: no image labelled {config.reference_label!r}")

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from rura.errors import RuraError
+from rura.errors import RuraError, option
 from rura.evaluation.tables import HEADLINE, format_cell
 from rura.experiments.compare import summarise, write_leaderboard
 from rura.io import atomic_path
@@ -123,8 +123,8 @@ def _open_run_dir(
         apply_override(raw, override)
     if raw.get("out") != written.get("out"):
         raise RuraError(
-            f"--set out: `rura compare {run_dir}` compares that run directory; to compare "
-            "another, give its folder (or its config file)"
+            f"{option('overrides')} cannot change out: a comparison of {run_dir} writes into "
+            "that run directory; to compare another run, give its folder (or its config file)"
         )
     base = _recorded_base(run_dir, state_file, written)
     raw["out"] = str(run_dir.resolve())
@@ -265,11 +265,14 @@ def check_focuses(pipeline: Pipeline, focuses: list[str]) -> list[str]:
 
     for focus in focuses:
         if focus not in get_args(FocusMode):
-            raise RuraError(f"--focus {focus!r}: choose among {', '.join(get_args(FocusMode))}")
+            raise RuraError(
+                f"{option('focuses', [focus])}: choose among {', '.join(get_args(FocusMode))}"
+            )
         if focus != "none" and not pipeline.config.segmentation.enabled:
             raise RuraError(
-                f"--focus {focus}: needs lesion masks, and {pipeline.run_dir} runs with "
-                "segmentation off; compare --focus none, or enable segmentation in the run"
+                f"{option('focuses', [focus])}: needs lesion masks, and {pipeline.run_dir} runs "
+                f"with segmentation off; compare with {option('focuses', ['none'])}, or enable "
+                "segmentation in the run"
             )
     return focuses
 
@@ -298,7 +301,7 @@ class Plan:
         focuses = check_focuses(pipeline, list(config.focuses or [own["focus"]]))
         seeds = list(config.seeds or pipeline.config.seeds)
         if len(set(seeds)) != len(seeds):
-            raise RuraError(f"--seeds repeat: {seeds}")
+            raise RuraError(f"{option('seeds', seeds)}: a seed is given twice")
         return cls(
             backbones=list(config.backbones or [own["backbone"]]),
             focuses=focuses,
@@ -349,7 +352,7 @@ def fit_all(pipeline: Pipeline, plan: Plan) -> list[Fitted]:
     if "source" not in manifests or "evaluation" not in manifests:
         raise RuraError(
             f"{pipeline.run_dir}: no masks/source and masks/evaluation manifests; run "
-            "`rura run CONFIG` (at least --until masks) first"
+            f"`rura run CONFIG` (at least {option('until', 'masks')}) first"
         )
     fitted = []
     for backbone in plan.backbones:

@@ -12,7 +12,7 @@ import numpy as np
 
 from rura.data.manifest import Manifest
 from rura.devices import autocast, resolve_device
-from rura.errors import RuraError
+from rura.errors import RuraError, option
 from rura.features.focus import FOCUS_MODES, TWO_STREAMS
 from rura.features.store import (
     BURDEN,
@@ -206,13 +206,15 @@ def _check_arguments(
     if on_error not in ("raise", "skip"):
         raise RuraError(f"on_error must be raise or skip, not {on_error!r}")
     if focus != "none" and not lesions:
-        raise RuraError(f"focus {focus!r} needs --lesions (e.g. ma,he,cws)")
+        raise RuraError(
+            f"focus {focus!r} needs lesions: pass e.g. {option('lesions', ['ma', 'he', 'cws'])}"
+        )
     missing = [lesion for lesion in lesions if lesion not in manifest.lesions]
     if missing:
         raise RuraError(
             f"{manifest.source}: no mask_{missing[0]} column; the manifest has masks for "
             f"{', '.join(manifest.lesions) or 'no lesion'} (predict masks with a segmenter, "
-            "or choose other --lesions)"
+            f"or choose other {option('lesions')})"
         )
 
 

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from rura.errors import RuraError, UnknownPluginError
+from rura.errors import RuraError, UnknownPluginError, option
 from rura.limits import (
     MAX_BOOTSTRAP,
     MAX_INPUT_SIDE,
@@ -480,11 +480,12 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     """``diagnosis.clusterer=kmeans``: set a (nested) key; the value is read as YAML."""
     from rura.bounded import load_yaml
 
+    where = option("overrides", override)
     key, equals, text = override.partition("=")
     if not equals or not key.strip():
-        raise RuraError(f"--set {override!r}: write KEY=VALUE, e.g. diagnosis.clusterer=kmeans")
+        raise RuraError(f"{where}: write KEY=VALUE, e.g. diagnosis.clusterer=kmeans")
     try:
-        value = load_yaml(text, f"--set {override!r}") if text.strip() else None
+        value = load_yaml(text, where) if text.strip() else None
     except RuraError:
         value = text
     node = raw
@@ -492,7 +493,7 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise RuraError(f"--set {override!r}: {part} is not a section")
+            raise RuraError(f"{where}: {part} is not a section")
         node = child
     node[parts[-1]] = value
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rura.errors import RuraError
+from rura.errors import RuraError, option
 from rura.io import write_text
 from rura.pipeline.config import (
     DiagnosisConfig,
@@ -438,7 +438,8 @@ class Pipeline:
         last = names.index(self.stage(until).name) if until else len(names) - 1
         if from_stage is not None and names.index(self.stage(from_stage).name) > last:
             raise RuraError(
-                f"--from {from_stage} comes after --until {until}; stages run in the order "
+                f"{option('from_stage', from_stage)} comes after {option('until', until)}; "
+                "stages run in the order "
                 f"{', '.join(names)}"
             )
         return last

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rura.errors import RuraError
+from rura.errors import RuraError, option
 from rura.io import write_text
 from rura.report import comparison, outcome, selection, stages
 from rura.report.document import Document, Note, Section, render_html, render_markdown
@@ -51,7 +51,9 @@ def write_report(
 def _write_report(run: Run, out: Path | None, seed: int) -> tuple[Path, Path]:
     html_path = Path(out) if out is not None else run.directory / "report.html"
     if html_path.suffix.lower() not in (".html", ".htm"):
-        raise RuraError(f"{html_path}: the report is an HTML file; give --out a .html name")
+        raise RuraError(
+            f"{html_path}: the report is an HTML file; give {option('out')} a .html name"
+        )
     md_path = html_path.with_suffix(".md")
     files = html_path.with_name(f"{html_path.stem}_files")
     files.mkdir(parents=True, exist_ok=True)

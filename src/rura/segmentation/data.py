@@ -24,18 +24,18 @@ import torch
 from rura.data.images import load_image
 from rura.data.manifest import Manifest
 from rura.data.normalize import field_of_view_mask, normalize_fundus
-from rura.errors import RuraError
+from rura.errors import RuraError, option
 
 
 def check_lesions(manifest: Manifest, lesions: list[str] | tuple[str, ...]) -> None:
     """A one-line error when the manifest lacks a ``mask_<code>`` column for a lesion."""
     if not lesions:
-        raise RuraError("no lesions given; pass --lesions, e.g. ma,he,cws")
+        raise RuraError(f"no lesions given; pass e.g. {option('lesions', ['ma', 'he', 'cws'])}")
     missing = [lesion for lesion in lesions if lesion not in manifest.lesions]
     if missing:
         raise RuraError(
             f"{manifest.source}: no mask_{missing[0]} column; the manifest has masks for "
-            f"{', '.join(manifest.lesions) or 'no lesion'}; choose --lesions among them"
+            f"{', '.join(manifest.lesions) or 'no lesion'}; choose {option('lesions')} among them"
         )
 
 
@@ -77,7 +77,7 @@ def split_manifest(
     if not is_val.any():
         raise RuraError(
             f"{manifest.source}: no validation images; add a split column with val rows, or "
-            "pass --val-fraction above 0 with at least two images"
+            f"pass {option('val_fraction')} above 0 with at least two images"
         )
     return manifest.subset(~is_val), manifest.subset(is_val)
 

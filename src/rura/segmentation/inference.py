@@ -34,12 +34,12 @@ THRESHOLD_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 def lesion_thresholds(config: dict[str, Any], override: float | None = None) -> np.ndarray:
     """One mask threshold per lesion of a saved model: ``override`` for all when given, else the
     per-lesion thresholds chosen on validation images (``thresholds``), else ``threshold``."""
-    from rura.errors import RuraError
+    from rura.errors import RuraError, option
 
     lesions = list(config["lesions"])
     if override is not None:
         if not 0 < override < 1:
-            raise RuraError(f"--threshold {override}: must be between 0 and 1")
+            raise RuraError(f"{option('threshold', override)}: must be between 0 and 1")
         return np.full(len(lesions), float(override))
     default = float(config.get("threshold", 0.5))
     chosen = config.get("thresholds") or {}

@@ -23,7 +23,7 @@ import numpy as np
 
 from rura.data.images import ImageLoadError, LoadedImage, load_image
 from rura.data.manifest import MASK_PREFIX, Manifest
-from rura.errors import RuraError
+from rura.errors import RuraError, option
 from rura.io import check_output_folder, write_text
 from rura.validation import read_json_object
 
@@ -76,7 +76,7 @@ def predict_segmentation(
     from rura.segmentation.store import load_predictor
 
     if on_error not in ("raise", "skip"):
-        raise RuraError(f"--on-error {on_error!r}: choose raise or skip")
+        raise RuraError(f"{option('on_error', on_error)}: choose raise or skip")
     ready = load_predictor(
         model_dir,
         size=size,
@@ -92,7 +92,7 @@ def predict_segmentation(
         out,
         what="a prediction folder",
         claimed=(out / MARKER).is_file(),
-        fix="choose another --out or empty it",
+        fix=f"choose another {option('out')} or empty it",
     )
     names = file_names(manifest)
     base = Path(os.path.commonpath([manifest.root, out]))

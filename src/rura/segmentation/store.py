@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rura.errors import RuraError
+from rura.errors import RuraError, option
 from rura.io import atomic_path, raise_if_disk_full, write_text
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ CHECKPOINT = "checkpoint"
 LAST_STATE = "state.safetensors"
 FORMAT = "rura-segmenter/1"
 CHECKPOINT_FORMAT = "rura-segmenter-checkpoint/2"
-RESUME_FIX = "run without --resume"
 
 
 def read_config(model_dir: str | Path) -> dict[str, Any]:
@@ -44,15 +43,15 @@ def read_config(model_dir: str | Path) -> dict[str, Any]:
         config = json.loads(path.read_text())
     except FileNotFoundError:
         raise RuraError(
-            f"{model_dir}: not a trained segmenter (no {CONFIG}); pass the --out folder of "
-            "`rura segment train`"
+            f"{model_dir}: not a trained segmenter (no {CONFIG}); pass the folder that "
+            "`rura segment train` (train_segmenter) wrote"
         ) from None
     except json.JSONDecodeError as error:
         raise RuraError(f"{path}: not valid JSON ({error}); retrain or restore the file") from None
     if config.get("format") != FORMAT or not (Path(model_dir) / WEIGHTS).is_file():
         raise RuraError(
             f"{model_dir}: not a rura segmenter ({FORMAT} config and {WEIGHTS} expected); pass "
-            "the --out folder of `rura segment train`"
+            "the folder that `rura segment train` (train_segmenter) wrote"
         )
     return config
 
@@ -142,7 +141,7 @@ def _thresholds(model_dir: Path, config: dict[str, Any], override: float | None)
     if not ((thresholds > 0) & (thresholds < 1)).all():
         raise RuraError(
             f"{model_dir / CONFIG}: its mask thresholds must be numbers between 0 and 1; "
-            "retrain the model or pass --threshold"
+            f"retrain the model or pass {option('threshold')}"
         )
     return thresholds
 
@@ -202,7 +201,8 @@ def checkpoint_file(model_dir: str | Path) -> CheckpointFile:
     (``last.``), the best epoch's (``best.``), the optimizer tensors and the JSON state."""
     from rura.training import CheckpointFile
 
-    return CheckpointFile(checkpoint_path(model_dir), CHECKPOINT_FORMAT, RESUME_FIX, "last.")
+    fix = f"run without {option('resume', True)}"
+    return CheckpointFile(checkpoint_path(model_dir), CHECKPOINT_FORMAT, fix, "last.")
 
 
 def read_checkpoint(model_dir: Path) -> dict[str, Any]:
@@ -213,5 +213,5 @@ def read_checkpoint(model_dir: Path) -> dict[str, Any]:
         problem = (
             "its checkpoint is from an older rura" if older else "no checkpoint to resume from"
         )
-        raise RuraError(f"{model_dir}: {problem}; run without --resume")
+        raise RuraError(f"{model_dir}: {problem}; run without {option('resume', True)}")
     return checkpoint_file(model_dir).read_state()

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rura.data.manifest import Manifest
-from rura.errors import RuraError
+from rura.errors import RuraError, option
 from rura.io import atomic_path, write_text
 
 RESULT_FILE = "similarity.json"
@@ -53,8 +53,8 @@ def rank_similarity(
     target = settings.target
     if target in config["classes"]:
         raise RuraError(
-            f"{model_dir}: the model was trained on {target!r}; retrain it with --exclude {target} "
-            "so the target's images never fit it"
+            f"{model_dir}: the model was trained on {target!r}; retrain it with "
+            f"{option('exclude', [target])} so the target's images never fit it"
         )
     images = _images(manifest, settings)
     device = resolve_device(settings.device)
@@ -149,7 +149,8 @@ def _images(manifest: Manifest, settings: RankSettings) -> Manifest:
         if not (table["label"] == target).any():
             raise RuraError(
                 f"{manifest.source}: no images labelled {target!r}; labels are "
-                f"{', '.join(manifest.labels)} (or pass --target-images DIR)"
+                f"{', '.join(manifest.labels)} (or pass a folder of its images as "
+                f"{option('target_images')})"
             )
         known = manifest.subset(table["label"] != "")
         exemplars = None
@@ -177,7 +178,10 @@ def _images(manifest: Manifest, settings: RankSettings) -> Manifest:
 
 def _folder_images(folder: Path, target: str) -> np.ndarray:
     if not folder.is_dir():
-        raise RuraError(f"{folder}: no such folder of target images; pass --target-images DIR")
+        raise RuraError(
+            f"{folder}: no such folder of target images; pass an existing folder as "
+            f"{option('target_images')}"
+        )
     paths = sorted(
         p.resolve() for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
     )

@@ -18,7 +18,7 @@ from PIL import Image
 from rura.data.synth.camera import DOMAINS
 from rura.data.synth.recipes import CLASSES, describe, recipe, vocabulary
 from rura.data.synth.render import class_key, render
-from rura.errors import RuraError
+from rura.errors import RuraError, option
 from rura.io import check_output_folder, replace_folder
 from rura.progress import progress_bar
 
@@ -83,7 +83,7 @@ def generate(
         out,
         what="a SynthFundus dataset",
         claimed=overwrite or is_synthfundus(out),
-        fix="choose another folder, or pass --overwrite to replace its contents",
+        fix=f"choose another folder, or pass {option('overwrite', True)} to replace its contents",
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     codes = vocabulary(names)
