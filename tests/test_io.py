@@ -96,6 +96,6 @@ def test_check_output_folder_refuses_a_file_even_when_claimed(tmp_path, below):
 
     (tmp_path / "taken.txt").write_text("mine")
     out = tmp_path / "taken.txt" / below if below else tmp_path / "taken.txt"
-    with pytest.raises(RuraError, match=r"taken\.txt.* not a folder; choose another --out$"):
+    with pytest.raises(RuraError, match=r"taken\.txt.* not a folder; choose another out=$"):
         check_output_folder(out, what="a model folder", claimed=True)
     assert (tmp_path / "taken.txt").read_text() == "mine"

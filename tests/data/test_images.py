@@ -180,7 +180,7 @@ def test_bad_inputs_give_one_line_errors_naming_the_file(tmp_path, retina_jpeg, 
         load_image(path, size=128)
     text = str(caught.value)
     assert text.startswith(str(path)) and message in text and "\n" not in text
-    assert "--on-error skip" in text
+    assert "on_error='skip'" in text
 
 
 def test_huge_dimensions_are_refused_before_decoding(tmp_path):

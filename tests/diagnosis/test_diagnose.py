@@ -93,7 +93,7 @@ def test_corrupt_images_raise_or_are_skipped(pipeline, tmp_path, which):
     good = _first_image(pipeline)
     (folder / good.name).write_bytes(good.read_bytes())
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
-    with pytest.raises(RuraError, match=r"broken\.png.*--on-error skip"):
+    with pytest.raises(RuraError, match=r"broken\.png.*on_error='skip'"):
         diagnose(getattr(pipeline, which), [folder], tmp_path / "out", **RUN)
     rows = diagnose(getattr(pipeline, which), [folder], tmp_path / "out", on_error="skip", **RUN)
     assert [row["status"] for row in rows] == ["skipped", "ok"]
@@ -182,7 +182,7 @@ def test_nothing_is_written_until_model_images_and_options_are_checked(pipeline,
 def test_an_out_that_is_a_file_is_refused_and_kept(pipeline, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     for out in (tmp_path / "notes.txt", tmp_path / "notes.txt" / "out"):
-        with pytest.raises(RuraError, match="choose another --out") as error:
+        with pytest.raises(RuraError, match="choose another out=") as error:
             diagnose(pipeline.plain_bundle, [_first_image(pipeline)], out, **RUN)
         assert "notes.txt" in _one_line(error)
     assert (tmp_path / "notes.txt").read_text() == "mine"

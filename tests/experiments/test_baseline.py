@@ -167,15 +167,15 @@ def write_spots(root, counts, seed):
 
 
 def test_too_few_shots_is_a_clear_error(synth, tmp_path):
-    with pytest.raises(RuraError, match=r"4 images labelled 'mild_dr'.*fewer than --shots 5"):
+    with pytest.raises(RuraError, match=r"4 images labelled 'mild_dr'.*fewer than shots=5"):
         run_baseline(config(synth, tmp_path / "out", shots=5))
     assert not (tmp_path / "out").exists()
 
 
 def test_target_or_normal_missing_is_a_clear_error(synth, tmp_path):
-    with pytest.raises(RuraError, match=r"--train.*no image labelled 'dme' \(--target\)"):
+    with pytest.raises(RuraError, match=r"train=.*no image labelled 'dme' \(target=\)"):
         run_baseline(config(synth, tmp_path / "out", target="dme"))
-    with pytest.raises(RuraError, match=r"--eval.*no image labelled 'amd'.*labels present"):
+    with pytest.raises(RuraError, match=r"evaluation=.*no image labelled 'amd'.*labels present"):
         run_baseline(config(synth, tmp_path / "out", target="amd"))
     with pytest.raises(RuraError, match=r"no image labelled 'healthy' \(--normal\)"):
         run_baseline(config(synth, tmp_path / "out", normal_label="healthy"))
@@ -183,15 +183,15 @@ def test_target_or_normal_missing_is_a_clear_error(synth, tmp_path):
 
 def test_training_never_samples_evaluation_images(synth, tmp_path):
     train, _ = synth
-    with pytest.raises(RuraError, match=r"0 images labelled 'mild_dr' \(4 more are in --eval\)"):
+    with pytest.raises(RuraError, match=r"'mild_dr' \(4 more are in evaluation=\)"):
         run_baseline(config(synth, tmp_path / "out", evaluation=str(train)))
 
 
 def test_bad_settings_are_refused(synth, tmp_path):
     for changes, message in (
-        ({"epochs": 0}, "--epochs must be at least 1"),
-        ({"lr": 0.0}, "--lr must be positive"),
-        ({"on_error": "ignore"}, "--on-error must be raise or skip"),
+        ({"epochs": 0}, "epochs=0: must be at least 1"),
+        ({"lr": 0.0}, "lr=0.0: must be positive"),
+        ({"on_error": "ignore"}, "on_error='ignore': must be raise or skip"),
         ({"normal_label": "mild_dr"}, "name two labels"),
     ):
         with pytest.raises(RuraError, match=message):
@@ -211,7 +211,7 @@ def test_imagenet_offline_is_the_one_line_error(synth, tmp_path, monkeypatch):
 
 
 def test_images_too_small_for_alexnet_fail_before_training(synth, tmp_path):
-    with pytest.raises(RuraError, match=r"'alexnet' cannot take 32 px images.*larger --size"):
+    with pytest.raises(RuraError, match=r"'alexnet' cannot take 32 px images.*larger image_size="):
         run_baseline(config(synth, tmp_path / "out", backbones=["resnet18", "alexnet"]))
     assert not (tmp_path / "out").exists()
 

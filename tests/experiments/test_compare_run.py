@@ -277,10 +277,10 @@ def test_focus_needs_masks_and_out_cannot_move(run_dir, pipeline_data, tmp_path)
     config = tiny_config(
         pipeline_data, tmp_path / "whole", similarity=WITHOUT_SIMILARITY, seeds=[0], **WHOLE_IMAGES
     )
-    with pytest.raises(RuraError, match="--focus masked: needs lesion masks"):
+    with pytest.raises(RuraError, match=r"focuses=\['masked'\]: needs lesion masks"):
         compare_run(RunCompareConfig(run=config, focuses=["masked"], progress=False))
-    with pytest.raises(RuraError, match="--focus 'blurred': choose among none, masked"):
+    with pytest.raises(RuraError, match=r"focuses=\['blurred'\]: choose among none, masked"):
         compare_run(RunCompareConfig(run=config, focuses=["blurred"], progress=False))
     assert not (tmp_path / "whole").exists()  # refused before any work
-    with pytest.raises(RuraError, match="--set out"):
+    with pytest.raises(RuraError, match="overrides= cannot change out"):
         open_run(run_dir, ["out=elsewhere"])

@@ -138,7 +138,7 @@ def test_focus_without_masks_is_a_clear_error(tmp_path):
     manifest = make_images(tmp_path / "data")
     with pytest.raises(RuraError, match="no mask_ma column"):
         embed(manifest, tmp_path / "f", focus="masked", lesions=["ma"], **SETTINGS)
-    with pytest.raises(RuraError, match="needs --lesions"):
+    with pytest.raises(RuraError, match=r"needs lesions: pass e\.g\. lesions=\['ma'"):
         embed(manifest, tmp_path / "f", focus="masked", **SETTINGS)
 
 
@@ -226,7 +226,7 @@ def test_a_full_disk_is_a_one_line_error_before_any_memory_map(tmp_path, monkeyp
         embed(manifest, tmp_path / "f", **SETTINGS)
     message = str(error.value)
     assert "\n" not in message and "no space left on the disk" in message
-    assert "features.npy.partial" in message and "MB" in message and "another --out" in message
+    assert "features.npy.partial" in message and "MB" in message and "another out=" in message
 
 
 @pytest.mark.parametrize("fallocate", ["unsupported", "missing"])

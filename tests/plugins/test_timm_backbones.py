@@ -61,7 +61,7 @@ def test_imagenet_weights_offline_fail_in_one_line_naming_the_offline_choices(mo
     with pytest.raises(rura.RuraError) as caught:
         rura.create_backbone("resnet18", weights="imagenet")
     message = str(caught.value)
-    assert "\n" not in message and "--weights none" in message and "--weights PATH" in message
+    assert "\n" not in message and "weights='none'" in message and "as weights=" in message
 
 
 def imagenet_top5(model, image):

@@ -27,5 +27,5 @@ def test_imagenet_offline_is_a_one_line_error(monkeypatch):
         raise OSError("<urlopen error [Errno -2] Name or service not known>")
 
     monkeypatch.setattr(torchvision.models, "googlenet", offline)
-    with pytest.raises(rura.RuraError, match="--weights none"):
+    with pytest.raises(rura.RuraError, match="weights='none'"):
         rura.create_backbone("googlenet", weights="imagenet")

@@ -60,8 +60,8 @@ def test_the_loader_sets_the_model_up_as_saved_unless_told_otherwise(untrained):
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
-        ({"threshold": 1.5}, "--threshold 1.5: must be between 0 and 1"),
-        ({"threshold": 0.0}, "--threshold 0.0: must be between 0 and 1"),
+        ({"threshold": 1.5}, "threshold=1.5: must be between 0 and 1"),
+        ({"threshold": 0.0}, "threshold=0.0: must be between 0 and 1"),
         ({"size": 8}, "size 8: must be 16 to 8192 px"),
         ({"overlap": 1.0}, "overlap 1.0: must be at least 0 and below 1"),
         ({"batch_size": 0}, "batch size 0: must be 1 or more"),
@@ -92,8 +92,8 @@ def test_a_models_own_bad_thresholds_are_one_line(untrained, tmp_path, changes):
 
 def test_eval_and_predict_check_the_threshold_alike(untrained, tiny_synth, tmp_path):
     images = resolve_images(tiny_synth.image_path(0))
-    with pytest.raises(RuraError, match="--threshold 2"):
+    with pytest.raises(RuraError, match="threshold=2: must be between"):
         evaluate_segmenter(untrained, tiny_synth, threshold=2, progress=False)
-    with pytest.raises(RuraError, match="--threshold 2"):
+    with pytest.raises(RuraError, match="threshold=2: must be between"):
         predict_segmentation(untrained, images, tmp_path / "pred", threshold=2, progress=False)
     assert not (tmp_path / "pred").exists()

@@ -192,7 +192,7 @@ def test_a_full_disk_while_checkpointing_is_a_one_line_error(tiny_synth, tmp_pat
         train_segmenter(tiny_synth, tmp_path / "m", tiny_settings(epochs=1), progress=False)
     message = str(error.value)
     assert "\n" not in message and "state.safetensors: no space left on the disk" in message
-    assert "choose another --out" in message
+    assert "choose another out=" in message
 
 
 def test_resume_rewrites_the_best_model_from_the_checkpoint(tiny_synth, tiny_model, tmp_path):

@@ -97,7 +97,7 @@ def test_resume_equals_an_uninterrupted_run(toy, tmp_path):
     train_similarity(manifest, tmp_path / "full", TrainSettings(**TUNED), progress=False)
     half = {**TUNED, "epochs": 1}
     train_similarity(manifest, tmp_path / "cut", TrainSettings(**half), progress=False)
-    with pytest.raises(RuraError, match="pass --resume"):
+    with pytest.raises(RuraError, match="pass resume=True"):
         train_similarity(manifest, tmp_path / "cut", TrainSettings(**TUNED), progress=False)
     with pytest.raises(RuraError, match="changed settings \\(lr\\)"):
         changed = TrainSettings(**{**TUNED, "lr": 0.5})

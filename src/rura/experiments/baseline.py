@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from rura.data.manifest import Manifest
-from rura.errors import RuraError
+from rura.errors import RuraError, option
 from rura.evaluation.metrics import METRICS
 from rura.evaluation.tables import HEADLINE, format_cell
 from rura.io import atomic_path, write_text
@@ -101,23 +101,26 @@ def run_baseline(
 def _check(config: BaselineConfig) -> None:
     for name in ("shots", "epochs", "batch_size"):
         if getattr(config, name) < 1:
-            raise RuraError(f"--{name.replace('_', '-')} must be at least 1")
+            raise RuraError(f"{option(name, getattr(config, name))}: must be at least 1")
     if not config.lr > 0:
-        raise RuraError(f"--lr must be positive, not {config.lr}")
+        raise RuraError(f"{option('lr', config.lr)}: must be positive")
     if config.on_error not in ("raise", "skip"):
-        raise RuraError(f"--on-error must be raise or skip, not {config.on_error!r}")
+        raise RuraError(f"{option('on_error', config.on_error)}: must be raise or skip")
     if not config.backbones or not config.seeds:
-        raise RuraError("give at least one --backbone and one --seeds value")
+        raise RuraError(f"give at least one {option('backbones')} and one {option('seeds')} value")
     if config.target == config.normal_label:
-        raise RuraError(f"--target and --normal are both {config.target!r}; name two labels")
+        raise RuraError(
+            f"{option('target')} and {option('normal_label')} are both {config.target!r}; "
+            "name two labels"
+        )
 
 
 def load_sets(config: BaselineConfig) -> Sets:
     """Read both sets; check the labels and counts; order each class's candidates per seed."""
     from rura.data.spec import resolve_dataset
 
-    train = _two_classes(resolve_dataset(config.train), config, "--train")
-    evaluation = _two_classes(resolve_dataset(config.evaluation), config, "--eval")
+    train = _two_classes(resolve_dataset(config.train), config, option("train"))
+    evaluation = _two_classes(resolve_dataset(config.evaluation), config, option("evaluation"))
     truth = (evaluation.table["label"] == config.target).to_numpy()
     held_out = {str(evaluation.image_path(i).resolve()) for i in range(len(evaluation))}
     overlap = np.array([str(train.image_path(i).resolve()) in held_out for i in range(len(train))])
@@ -129,22 +132,26 @@ def load_sets(config: BaselineConfig) -> Sets:
         for code, label in ((TARGET, config.target), (NORMAL, config.normal_label)):
             rows = np.flatnonzero((labels == label) & ~overlap)
             if len(rows) < config.shots:
-                also = f" ({int(((labels == label) & overlap).sum())} more are in --eval)"
+                more = int(((labels == label) & overlap).sum())
+                also = f" ({more} more are in {option('evaluation')})"
                 raise RuraError(
                     f"{train.source}: {len(rows)} images labelled {label!r}"
-                    f"{also if overlap.any() else ''}, fewer than --shots {config.shots}; "
-                    "lower --shots or add images"
+                    f"{also if overlap.any() else ''}, fewer than {option('shots', config.shots)}; "
+                    f"lower {option('shots')} or add images"
                 )
             order[seed][code] = rng.permutation(rows)
     return Sets(train, order, evaluation, truth, int(overlap.sum()))
 
 
-def _two_classes(manifest: Manifest, config: BaselineConfig, option: str) -> Manifest:
+def _two_classes(manifest: Manifest, config: BaselineConfig, which: str) -> Manifest:
     labels = set(manifest.table["label"])
-    for label, flag in ((config.target, "--target"), (config.normal_label, "--normal")):
+    for label, flag in (
+        (config.target, option("target")),
+        (config.normal_label, option("normal_label")),
+    ):
         if label not in labels:
             raise RuraError(
-                f"{manifest.source} ({option}): no image labelled {label!r} ({flag}); "
+                f"{manifest.source} ({which}): no image labelled {label!r} ({flag}); "
                 f"labels present: {', '.join(sorted(map(str, labels)))}"
             )
     keep = manifest.table["label"].isin([config.target, config.normal_label]).to_numpy()
@@ -169,7 +176,8 @@ def preflight(backbone: str, config: BaselineConfig) -> int:
     except RuntimeError as error:
         first = str(error).strip().splitlines()[0][:120]
         raise RuraError(
-            f"backbone {backbone!r} cannot take {size} px images ({first}); use a larger --size"
+            f"backbone {backbone!r} cannot take {size} px images ({first}); "
+            f"use a larger {option('image_size')}"
         ) from None
     return size
 
@@ -251,7 +259,8 @@ def shot_images(
             label = config.target if code == TARGET else config.normal_label
             raise RuraError(
                 f"{sets.train.source}: only {taken} readable images labelled {label!r}, fewer "
-                f"than --shots {config.shots}; lower --shots or fix the unreadable files"
+                f"than {option('shots', config.shots)}; lower {option('shots')} or fix the "
+                "unreadable files"
             )
     return torch.stack(pixels), torch.tensor(labels), rows, skipped
 
@@ -405,7 +414,8 @@ def read_zsl(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / "results" / "metrics.json"
     if not path.is_file():
         raise RuraError(
-            f"{path}: no such file; point --zsl at the --out folder of a finished `rura run`"
+            f"{path}: no such file; point {option('zsl')} at the output folder of a finished "
+            "`rura run`"
         )
     try:
         data = json.loads(path.read_text())

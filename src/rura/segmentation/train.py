@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from rura.data.manifest import Manifest
-from rura.errors import RuraError
+from rura.errors import RuraError, option
 from rura.io import check_output_folder
 from rura.pipeline.config import SegmentationConfig
 from rura.segmentation import store
@@ -215,7 +215,7 @@ def train_segmenter(
             progress=progress,
             steps_per_epoch=len(loader),
             name=str(out),
-            lr_hint="--lr, segmentation.lr",
+            lr_hint=f"{option('lr')}, segmentation.lr",
             timed=True,
         )
         return store.read_config(out)
@@ -384,7 +384,7 @@ def _check_resumable(out: Path, saved: dict[str, Any], settings: TrainSettings) 
     if changed:
         raise RuraError(
             f"{out}: the checkpoint was trained with other settings ({', '.join(changed)}); "
-            "resume with the same options, or train afresh without --resume"
+            f"resume with the same options, or train afresh without {option('resume', True)}"
         )
 
 

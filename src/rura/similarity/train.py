@@ -21,7 +21,7 @@ import torch
 
 from rura.data.manifest import Manifest
 from rura.devices import autocast
-from rura.errors import RuraError
+from rura.errors import RuraError, option
 from rura.io import (
     check_output_folder,
     holds_other_files,
@@ -42,7 +42,6 @@ CHECKPOINT = "checkpoint.safetensors"
 #: Where rura before the one-file checkpoint kept its state (refused on --resume).
 OLD_CHECKPOINT_STATE = "checkpoint.json"
 CHECKPOINT_FORMAT = "rura-siamese-checkpoint/2"
-AFRESH = "train afresh into another --out"
 #: Settings that may change between a run and its ``--resume``.
 RESUMABLE = ("epochs", "device", "workers")
 
@@ -157,7 +156,7 @@ def train_similarity(
             progress=progress,
             steps_per_epoch=run.steps_per_epoch,
             name=str(out),
-            lr_hint="--lr, similarity.lr",
+            lr_hint=f"{option('lr')}, similarity.lr",
         )
         return config(fitted.history)
 
@@ -407,18 +406,18 @@ def _start(out: Path, settings: TrainSettings, resume: bool) -> dict[str, Any] |
             changed = sorted(k for k, v in fixed.items() if saved.get(k) != v)
             raise RuraError(
                 f"{out}: cannot resume with changed settings ({', '.join(changed)}); "
-                "use the original options or another --out"
+                f"use the original options or another {option('out')}"
             )
         return state
     if resume and (out / OLD_CHECKPOINT_STATE).exists():
         raise RuraError(
             f"{out}: its checkpoint is from an older rura and cannot be resumed; "
-            "train afresh into another --out"
+            f"train afresh into another {option('out')}"
         )
     if holds_other_files(out) and ((out / CONFIG_FILE).exists() or path.exists()):
         raise RuraError(
-            f"{out}: already holds a similarity model; pass --resume to continue it "
-            "or choose another --out"
+            f"{out}: already holds a similarity model; pass {option('resume', True)} to continue "
+            f"it or choose another {option('out')}"
         )
     check_output_folder(out, what="a similarity model folder")
     return None
@@ -426,7 +425,8 @@ def _start(out: Path, settings: TrainSettings, resume: bool) -> dict[str, Any] |
 
 def _checkpoint(out: Path) -> CheckpointFile:
     """Weights (``model.``), Adam tensors (``optim.``) and the JSON state in one file."""
-    return CheckpointFile(out / CHECKPOINT, CHECKPOINT_FORMAT, AFRESH)
+    afresh = f"train afresh into another {option('out')}"
+    return CheckpointFile(out / CHECKPOINT, CHECKPOINT_FORMAT, afresh)
 
 
 def _config(
