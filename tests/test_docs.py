@@ -18,9 +18,17 @@ HOOKS = [
     if name.startswith("register_")
 ]
 SNIPPETS = sorted((REPO / "docs" / "snippets").glob("*.py"))
+#: Snippets that take seconds (training, a pipeline run, the real photos): the slow tier.
+SLOW = {"pipeline_api.py", "real_photos.py", "segment_synthfundus.py", "zero_shot_synth.py"}
 
 
-@pytest.mark.parametrize("snippet", SNIPPETS, ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        pytest.param(path, id=path.name, marks=pytest.mark.slow if path.name in SLOW else ())
+        for path in SNIPPETS
+    ],
+)
 def test_docs_snippet_runs(snippet, capsys):
     runpy.run_path(str(snippet), run_name="__main__")
     assert capsys.readouterr().out.strip()

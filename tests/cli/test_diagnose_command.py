@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from rura.cli import main
-from tests.conftest import run_rura
+from tests.conftest import invoke_rura
 from tests.diagnosis.conftest import shared_pipeline
 
 FAST = ["--device", "cpu", "--workers", "0"]
@@ -99,12 +99,12 @@ def test_errors_exit_1_with_one_line_and_no_traceback(tiny, tmp_path, capsys):
         code, out, err = _run([*args, "--out", tmp_path / "out", *FAST], capsys)
         [line] = _error_lines(err)
         assert code == 1 and message in line and not out
-    in_subprocess = [
+    in_a_clean_environment = [
         ([tmp_path, _first_image(tiny)], "not a rura pipeline model"),
         ([tiny.bundle, tmp_path / "broken.png"], "broken.png: not an image PIL can read"),
     ]
-    for args, message in in_subprocess:
-        result = run_rura("diagnose", *map(str, args), "--out", str(tmp_path / "out"), *FAST)
+    for args, message in in_a_clean_environment:
+        result = invoke_rura("diagnose", *map(str, args), "--out", str(tmp_path / "out"), *FAST)
         assert result.returncode == 1, result.stderr
         [line] = _error_lines(result.stderr)
         assert message in line and "Traceback" not in result.stderr

@@ -42,5 +42,7 @@ def test_embed_errors_are_one_line(tmp_path):
     )
     assert completed.returncode == 1 and "no such dataset" in completed.stderr
     assert "Traceback" not in completed.stderr
-    unknown = invoke_rura("embed", str(tmp_path), "--out", str(tmp_path / "f"), "--backbone", "resnet")
+    unknown = invoke_rura(
+        "embed", str(tmp_path), "--out", str(tmp_path / "f"), "--backbone", "resnet"
+    )
     assert unknown.returncode == 2 and "resnet18" in unknown.stderr

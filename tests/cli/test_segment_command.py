@@ -16,6 +16,7 @@ def synth(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_train_eval_predict_from_the_command_line(synth, tmp_path, capsys):
     model = tmp_path / "model"
     args = [

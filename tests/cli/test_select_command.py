@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import invoke_rura
 from tests.pipeline.conftest import WITHOUT_SIMILARITY, tiny_config
 
 
+@pytest.mark.slow
 def test_select_prints_the_leaderboard_and_how_to_use_the_choice(pipeline_data, tmp_path):
     config = tiny_config(pipeline_data, tmp_path / "run", similarity=WITHOUT_SIMILARITY)
     done = invoke_rura(

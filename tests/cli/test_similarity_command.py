@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from tests.conftest import invoke_rura
 from tests.similarity.conftest import make_toy
 
@@ -12,7 +14,8 @@ def test_train_then_rank(tmp_path):
     data = make_toy(tmp_path / "toy")
     model = tmp_path / "model"
     args = ["--backbone", "resnet18", "--exclude", "crimson", "--out", str(model), *SMALL]
-    trained = invoke_rura("similarity", "train", str(data), *args, "--batch-size", "8", "--seed", "1")
+    tiny = ["--batch-size", "8", "--val-pairs", "8", "--seed", "1"]
+    trained = invoke_rura("similarity", "train", str(data), *args, *tiny)
     assert trained.returncode == 0, trained.stderr
     assert "epoch 1: loss" in trained.stderr and "val acc" in trained.stderr
     assert json.loads((model / "model.json").read_text())["excluded"] == ["crimson"]
@@ -29,6 +32,7 @@ def test_train_then_rank(tmp_path):
     assert result["most_similar"] in ranked.stdout and result["seed"] == 1
 
 
+@pytest.mark.slow
 def test_compare_takes_comma_lists_and_repeats(tmp_path):
     data = make_toy(tmp_path / "toy", per_class=4)
     completed = invoke_rura(
@@ -43,7 +47,9 @@ def test_compare_takes_comma_lists_and_repeats(tmp_path):
 
 
 def test_errors_are_one_line(tmp_path):
-    missing = invoke_rura("similarity", "train", str(tmp_path / "nope"), "--out", str(tmp_path / "m"))
+    missing = invoke_rura(
+        "similarity", "train", str(tmp_path / "nope"), "--out", str(tmp_path / "m")
+    )
     assert missing.returncode == 1 and "no such dataset" in missing.stderr
     assert "Traceback" not in missing.stderr
     unknown = invoke_rura(

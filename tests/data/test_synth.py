@@ -36,6 +36,7 @@ def _mask(root: Path, relative: str) -> np.ndarray:
     return np.asarray(Image.open(root / relative)) > 127
 
 
+@pytest.mark.slow
 def test_same_arguments_same_bytes_whatever_the_workers(tmp_path):
     options = {"size": 64, "per_class": 3, "classes": ["normal", "mild_dr"]}
     generate(tmp_path / "a", seed=5, workers=1, **options)

@@ -48,6 +48,7 @@ def test_features_through_the_bundle_equal_the_original_ones(pipeline, tmp_path)
     assert not np.allclose(other, pipeline.plain_features)
 
 
+@pytest.mark.slow
 def test_saving_again_replaces_the_bundle_and_leaves_no_temporary_folder(pipeline, tmp_path):
     out = tmp_path / "model"
     common = dict(diagnoser=pipeline.plain_diagnoser, backbone="resnet18", weights="none", seed=0)

@@ -46,6 +46,7 @@ def test_a_dataset_gets_the_pipelines_scores_areas_and_outputs(pipeline, tmp_pat
     )
 
 
+@pytest.mark.slow
 def test_overlays_have_the_source_size_and_count_mask_pixels(pipeline, tmp_path):
     canvas = Image.new("RGB", (90, 70))
     canvas.paste(Image.open(_first_image(pipeline)), (13, 3))
@@ -101,6 +102,7 @@ def test_corrupt_images_raise_or_are_skipped(pipeline, tmp_path, which):
     assert rows[1]["score"] is not None
 
 
+@pytest.mark.slow
 def test_out_must_not_hold_other_files_and_a_rerun_replaces_its_outputs(pipeline, tmp_path):
     out = tmp_path / "out"
     out.mkdir()

@@ -88,7 +88,7 @@ def _assert_same(results, expected):
     assert [result.pixels for result in results] == expected["pixels"]
 
 
-@pytest.mark.parametrize("which", ["bundle", "plain_bundle"])
+@pytest.mark.parametrize("which", [pytest.param("bundle", marks=pytest.mark.slow), "plain_bundle"])
 def test_predict_gives_the_on_disk_stages_numbers(pipeline, tmp_path, which):
     paths = [*_images(pipeline), *_odd_images(pipeline, tmp_path / "odd")]
     model_dir = getattr(pipeline, which)
@@ -100,6 +100,7 @@ def test_predict_gives_the_on_disk_stages_numbers(pipeline, tmp_path, which):
     assert [r.diagnosis for r in results] == [names[bool(p)] for p in expected["predicted"]]
 
 
+@pytest.mark.slow
 def test_a_burden_reading_diagnoser_gets_the_on_disk_numbers(pipeline, tmp_path):
     from rura.diagnosis import ZeroShotDiagnoser
     from rura.features.store import FeatureStore
@@ -119,6 +120,7 @@ def test_a_burden_reading_diagnoser_gets_the_on_disk_numbers(pipeline, tmp_path)
     assert not np.allclose(expected["score"], pipeline.diagnoser.score(pipeline.features))
 
 
+@pytest.mark.slow
 def test_in_memory_images_score_like_their_files(pipeline, tmp_path):
     model = rura.load_model(pipeline.bundle, device="cpu")
     paths = _images(pipeline)[:3]
@@ -138,6 +140,7 @@ def test_in_memory_images_score_like_their_files(pipeline, tmp_path):
     assert one.score == pytest.approx(from_files[0].score, rel=1e-4, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers_whatever_the_threads(pipeline):
     paths = _images(pipeline)
     first = load_model(pipeline.bundle, device="cpu", seed=5).predict(paths, workers=0)
@@ -148,6 +151,7 @@ def test_same_seed_same_numbers_whatever_the_threads(pipeline):
         assert [r.pixels for r in results] == [r.pixels for r in first]
 
 
+@pytest.mark.slow
 def test_masks_are_source_sized_and_counted(pipeline, tmp_path):
     [wide, big] = _odd_images(pipeline, tmp_path / "odd")
     model = load_model(pipeline.bundle, device="cpu")
@@ -164,6 +168,7 @@ def test_masks_are_source_sized_and_counted(pipeline, tmp_path):
     assert plain[0].areas == {} and plain[0].pixels == {} and plain[0].masks is None
 
 
+@pytest.mark.slow
 def test_nothing_is_written_and_the_on_disk_stages_are_not_called(pipeline, tmp_path, monkeypatch):
     from rura.features import embed
     from rura.segmentation import predict

@@ -54,6 +54,7 @@ def config(synth, out, **changes):
     return BaselineConfig(**{**settings, **changes})
 
 
+@pytest.mark.slow
 def test_baseline_writes_table2_files_and_metrics_match_predictions(synth, tmp_path):
     out = tmp_path / "out"
     rows = run_baseline(config(synth, out, seeds=[0, 1]))
@@ -91,6 +92,7 @@ def test_baseline_writes_table2_files_and_metrics_match_predictions(synth, tmp_p
     assert "| train | 2×2 | eval | 3×2 | resnet18 |" in markdown
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_numbers(synth, tmp_path):
     first = run_baseline(config(synth, tmp_path / "a"))[0]
     second = run_baseline(config(synth, tmp_path / "b"))[0]
@@ -115,6 +117,7 @@ def test_samples_are_stratified_seeded_and_shared_by_backbones(synth):
     assert len({tuple(order[1][:3]) for order in sets.order.values()}) > 1
 
 
+@pytest.mark.slow
 def test_one_shot_and_a_lone_last_batch_train(synth, tmp_path):
     rows = run_baseline(config(synth, tmp_path / "one", shots=1, batch_size=16))
     assert rows[0]["n_train"] == 2
@@ -124,6 +127,7 @@ def test_one_shot_and_a_lone_last_batch_train(synth, tmp_path):
     assert np.isfinite(rows[0]["train_loss"])
 
 
+@pytest.mark.slow
 def test_training_learns_the_labels(tmp_path):
     train, evaluation = tmp_path / "train", tmp_path / "eval"
     write_spots(train, {"normal": 6, "spots": 6}, seed=0)
@@ -177,7 +181,7 @@ def test_target_or_normal_missing_is_a_clear_error(synth, tmp_path):
         run_baseline(config(synth, tmp_path / "out", target="dme"))
     with pytest.raises(RuraError, match=r"evaluation=.*no image labelled 'amd'.*labels present"):
         run_baseline(config(synth, tmp_path / "out", target="amd"))
-    with pytest.raises(RuraError, match=r"no image labelled 'healthy' \(--normal\)"):
+    with pytest.raises(RuraError, match=r"no image labelled 'healthy' \(normal_label=\)"):
         run_baseline(config(synth, tmp_path / "out", normal_label="healthy"))
 
 

@@ -97,6 +97,7 @@ def test_inductive_compare_writes_the_leaderboard(sets, tmp_path):
     assert table["accuracy"].min() >= 0.9 and table["auc"].min() >= 0.9
 
 
+@pytest.mark.slow
 def test_target_labels_are_read_only_to_score(sets, tmp_path):
     """Scrambling the evaluation set's target labels leaves every prediction identical."""
     source, evaluation = sets

@@ -103,6 +103,7 @@ def test_the_runs_own_settings_reproduce_its_metrics(run_dir):
     assert set(scored["label"]) == {"normal", "mild_dr"}
 
 
+@pytest.mark.slow
 def test_other_backbones_and_focus_modes_are_embedded_once_and_cached(run_dir):
     settings = dict(
         clusterers=["agg"], backbones=["resnet18", "efficientnet_lite0"], focuses=["masked", "none"]
@@ -167,6 +168,7 @@ def test_scrambled_evaluation_labels_change_no_prediction(run_dir, monkeypatch):
     pd.testing.assert_frame_equal(before, after)
 
 
+@pytest.mark.slow
 def test_the_report_shows_the_comparison(run_dir):
     from rura.report import write_report
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from rura.pipeline.ablation import VARIANTS, run_ablation
 from tests.pipeline.conftest import tiny_config
 
 
+@pytest.mark.slow
 def test_ablation_runs_three_variants_and_writes_table_6(pipeline_data, tmp_path):
     config = tiny_config(pipeline_data, tmp_path / "run", seeds=[0])
     rows = run_ablation(config, progress=False)

@@ -109,6 +109,7 @@ def test_the_report_is_html_with_its_images_embedded(shared_run):
         Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))).verify()
 
 
+@pytest.mark.slow
 def test_changing_a_parameter_recomputes_that_stage_and_those_after_it(pipeline_data, tmp_path):
     out = tmp_path / "run"
     config = tiny_config(pipeline_data, out, similarity=WITHOUT_SIMILARITY, seeds=[0])
@@ -129,6 +130,7 @@ def test_changing_a_parameter_recomputes_that_stage_and_those_after_it(pipeline_
     assert forced.executed == ["evaluation", "model", "report"]
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_and_gives_the_same_results(
     pipeline_data, tmp_path, monkeypatch
 ):
@@ -167,6 +169,7 @@ def test_an_interrupted_run_resumes_and_gives_the_same_results(
     pd.testing.assert_frame_equal(*written)
 
 
+@pytest.mark.slow
 def test_no_target_label_is_read_before_evaluation(pipeline_data, tmp_path, monkeypatch):
     def forbidden(self):
         raise AssertionError("evaluation labels read")
@@ -183,6 +186,7 @@ def test_no_target_label_is_read_before_evaluation(pipeline_data, tmp_path, monk
         pipeline.run()
 
 
+@pytest.mark.slow
 def test_scrambled_evaluation_labels_change_no_prediction(shared_run, pipeline_data, tmp_path):
     import numpy as np
 
@@ -207,6 +211,7 @@ def test_unknown_stage_is_a_clear_error(shared_run):
         pipeline.run(from_stage="embed")
 
 
+@pytest.mark.slow
 def test_zero_shot_auc_is_far_above_chance(tmp_path):
     """Siamese ranking, then whole-image EfficientNet-Lite0 features clustered: the threshold is
     0.75; measured 0.876 (seeds 0 and 1, 95% interval 0.79-0.95) when written."""
@@ -286,15 +291,17 @@ def test_center_adaptation_predicts_from_recentred_evaluation_features(pipeline_
     assert written["score"].to_numpy() == pytest.approx(model.score(shifted))
 
 
-def test_a_stage_whose_outputs_were_deleted_runs_again(shared_run):
+def test_a_stage_whose_outputs_were_deleted_runs_again(shared_run, pipeline_data, tmp_path):
     import shutil
 
-    pipeline, _ = shared_run
-    shutil.rmtree(pipeline.run_dir / "results")
-    again = Pipeline.from_config(pipeline.run_dir.parent / "run.yaml", progress=False)
+    shared, _ = shared_run
+    shutil.copytree(shared.run_dir, tmp_path / "run")  # the shared run stays as it is
+    config = tiny_config(pipeline_data, tmp_path / "run")
+    shutil.rmtree(tmp_path / "run" / "results")
+    again = Pipeline.from_config(config, progress=False)
     assert dict(again.plan())["evaluation"] == "run"
     assert again.run().executed == ["evaluation"]
-    assert (pipeline.run_dir / "results/metrics.json").is_file()
+    assert (tmp_path / "run" / "results/metrics.json").is_file()
 
 
 def test_a_label_free_operating_point_sets_the_cut_and_reports_the_disease_share(
@@ -327,6 +334,7 @@ def test_a_label_free_operating_point_sets_the_cut_and_reports_the_disease_share
     assert "estimated disease share" in (run / "results/results.md").read_text()
 
 
+@pytest.mark.slow
 def test_lesion_evidence_reads_the_burden_even_with_whole_image_features(pipeline_data, tmp_path):
     import json
 

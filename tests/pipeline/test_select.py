@@ -86,6 +86,7 @@ def test_select_scores_every_setting_without_the_target_labels(
     assert "**" in (out / "leaderboard.md").read_text()
 
 
+@pytest.mark.slow
 def test_scrambled_evaluation_labels_leave_the_choice_unchanged(pipeline_data, tmp_path):
     import shutil
 
@@ -131,6 +132,7 @@ def test_nearest_diseases_pairs_each_disease_with_its_closest_other():
     assert pairs["a"] == "b" and pairs["b"] == "a"
 
 
+@pytest.mark.slow
 def test_a_run_with_select_applies_the_choice(pipeline_data, tmp_path, monkeypatch):
     config = tiny_config(
         pipeline_data,

@@ -154,6 +154,7 @@ def kill_everywhere(
     return len(writes)
 
 
+@pytest.mark.slow
 def test_segmenter_training_killed_at_any_write_resumes_identically(tmp_path, monkeypatch):
     from rura.data.synth import generate
     from rura.segmentation import train_segmenter
@@ -171,6 +172,7 @@ def test_segmenter_training_killed_at_any_write_resumes_identically(tmp_path, mo
     kill_everywhere(monkeypatch, tmp_path, train, has_checkpoint)
 
 
+@pytest.mark.slow
 def test_similarity_training_killed_at_any_write_resumes_identically(tmp_path, monkeypatch):
     from rura.data.manifest import Manifest
     from rura.similarity.train import TrainSettings, has_checkpoint, train_similarity

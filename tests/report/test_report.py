@@ -203,6 +203,7 @@ def test_oracle_results_are_marked(run_dir):
     assert "not zero-shot results" in "".join(page.text) and "ORACLE" in md.read_text()
 
 
+@pytest.mark.slow
 def test_the_same_run_gives_the_same_report(run_dir, tmp_path):
     first = write_report(run_dir, out=tmp_path / "a" / "first.html")
     second = write_report(run_dir, out=tmp_path / "b" / "first.html")
@@ -229,6 +230,7 @@ def test_out_must_be_html(run_dir):
         write_report(run_dir, out=run_dir / "report.md")
 
 
+@pytest.mark.slow
 def test_the_seed_draws_the_subsamples(run_dir, monkeypatch):
     import rura.report.figures as figures
     import rura.report.outcome as outcome
@@ -275,6 +277,7 @@ def write_comparison(run_dir):
     write_leaderboard(rows, None, out, settings=settings, markdown="# x\n", columns=RUN_COLUMNS)
 
 
+@pytest.mark.slow
 def test_a_comparison_section_only_when_the_run_has_a_leaderboard(run_dir):
     write_comparison(run_dir)
     html, md = write_report(run_dir)
@@ -299,6 +302,7 @@ def test_a_comparison_section_only_when_the_run_has_a_leaderboard(run_dir):
     assert not (run_dir / "report_files" / "comparison.png").exists()
 
 
+@pytest.mark.slow
 def test_a_selection_section_only_when_the_run_has_one(run_dir):
     from rura.pipeline.select import Selection, write_selection
 

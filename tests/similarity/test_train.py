@@ -92,6 +92,7 @@ def test_poisoned_target_images_change_nothing(toy, tmp_path):
     assert "crimson" not in clean["classes"] and clean["excluded"] == ["crimson"]
 
 
+@pytest.mark.slow
 def test_resume_equals_an_uninterrupted_run(toy, tmp_path):
     manifest = Manifest.read_csv(toy / "manifest.csv")
     train_similarity(manifest, tmp_path / "full", TrainSettings(**TUNED), progress=False)

@@ -5,6 +5,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
 from conftest import write_chestxray14
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -48,6 +49,7 @@ def test_rura_data_inspect_reads_chestxray14(tmp_path, monkeypatch, rura_cli):
     assert "pneumonia" in text and "multi-label (Mass|Nodule)" in text
 
 
+@pytest.mark.slow
 def test_rura_run_on_synthcxr_completes_with_an_auc(tmp_path, monkeypatch, rura_cli, capsys):
     monkeypatch.chdir(tmp_path)
     shutil.copy(PACKAGE / "cxr-demo.yaml", tmp_path / "cxr-demo.yaml")
