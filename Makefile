@@ -35,8 +35,9 @@ $(DEMO_DATA)/examples/synth.json: | $(BASE_STAMP)
 $(DEMO_DATA)/external/synth.json: | $(BASE_STAMP)
 	$(SYNTH) 1 --per-class 60 $(@D) --domain external --classes normal,mild_dr
 
+# Everything, as CI runs it; the 25 slowest tests are listed at the end.
 test: $(TEST_STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=25
 
 # The fast tier for the edit-test loop: every test not marked slow (CI runs them all).
 test-fast: $(TEST_STAMP)

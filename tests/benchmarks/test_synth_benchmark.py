@@ -5,10 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 KEYS = {"images", "size", "parallel_img_s", "serial_img_s", "ratio", "seconds_for_1000_est"}
 
 
+@pytest.mark.slow
 def test_synth_benchmark_prints_its_json():
     completed = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "synth.py"), "--n", "9", "--size", "64"],

@@ -116,6 +116,7 @@ def test_out_must_not_hold_other_files_and_a_rerun_replaces_its_outputs(pipeline
     assert len(json.loads((out / "diagnoses.json").read_text())["rows"]) == 1
 
 
+@pytest.mark.slow
 def test_an_earlier_versions_output_is_replaced(pipeline, tmp_path):
     out = tmp_path / "out"
     for folder in ("segmentation/masks/ma", "features"):  # what rura diagnose wrote before

@@ -180,6 +180,7 @@ def test_the_report_shows_the_comparison(run_dir):
     assert "report_files/comparison.png" in text
 
 
+@pytest.mark.slow
 def test_a_config_whose_run_has_no_features_runs_up_to_them_first(pipeline_data, tmp_path):
     config = tiny_config(
         pipeline_data, tmp_path / "fresh", similarity=WITHOUT_SIMILARITY, seeds=[0], **WHOLE_IMAGES
@@ -229,6 +230,7 @@ def relative_config(pipeline_data: Path, folder: Path, out: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_run_dir_resolves_relative_paths_from_the_config_folder(
     pipeline_data, tmp_path, monkeypatch
 ):

@@ -104,6 +104,7 @@ def test_scrambled_evaluation_labels_leave_the_choice_unchanged(pipeline_data, t
     assert choices[0] == choices[1]
 
 
+@pytest.mark.slow
 def test_one_known_disease_keeps_the_configured_settings(pipeline_data, tmp_path):
     import shutil
 

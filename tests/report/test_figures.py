@@ -1,6 +1,7 @@
 """The report's figure helpers: deterministic PCA, the dendrogram sample, ROC points."""
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from rura.report.figures import DENDROGRAM_LEAVES, pca_2d, plot_dendrogram, roc_points
@@ -16,6 +17,7 @@ def test_pca_is_deterministic_up_to_the_data_not_the_solver():
     assert np.var(points[:, 0]) > np.var(points[:, 1])
 
 
+@pytest.mark.slow
 def test_dendrogram_samples_at_most_200_leaves(tmp_path):
     rng = np.random.default_rng(1)
     X = np.vstack([rng.normal(0, 1, (150, 4)), rng.normal(6, 1, (150, 4))])

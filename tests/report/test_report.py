@@ -121,6 +121,7 @@ def test_sections_and_values_from_the_run_files(run_dir):
     assert "ORACLE" not in text
 
 
+@pytest.mark.slow
 def test_dendrogram_only_for_agglomerative_runs(run_dir):
     write_report(run_dir)
     assert (run_dir / "report_files" / "dendrogram.png").is_file()
@@ -195,6 +196,7 @@ def test_values_from_files_are_escaped(run_dir):
     assert "&lt;b&gt;bold&lt;/b&gt;\\|pipe" in markdown and "<b>" not in markdown
 
 
+@pytest.mark.slow
 def test_oracle_results_are_marked(run_dir):
     edit_json(run_dir / "results" / "metrics.json", oracle=True)
     html, md = write_report(run_dir)

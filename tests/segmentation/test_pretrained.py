@@ -20,6 +20,7 @@ def test_pretrained_idrid_20_loads_by_name_with_its_attribution():
         segmenter_folder("pretrained:nothing")
 
 
+@pytest.mark.slow
 def test_pretrained_model_marks_almost_nothing_on_a_healthy_real_eye(tmp_path):
     """Issue 12's floor: on skimage's healthy retina photo, under 0.5% of the field of view."""
     from PIL import Image

@@ -130,6 +130,7 @@ def test_camera_shift_is_seeded_and_keeps_the_outside_black(tiny_synth):
     assert max(means) - min(means) > 30  # dark and bright photos both appear
 
 
+@pytest.mark.slow
 def test_training_on_two_real_photos_records_the_recipe_and_attribution(idrid_20, tmp_path):
     """One epoch on two real IDRiD photos: the real-photo path (coverage masks, optic disc as
     context, normalisation, camera augmentation, attribution) stays alive in CI."""
