@@ -65,3 +65,23 @@ def test_plots_are_real_pngs(tmp_path, predictions):
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot_roc(np.ones(4, bool), np.arange(4.0), tmp_path / "none.png") is None
+
+
+def test_bootstrap_metrics_equal_binary_metrics_per_resample():
+    from scipy.stats import rankdata
+
+    from rura.evaluation.metrics import METRICS, average_ranks, binary_metrics, bootstrap_metrics
+
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 9, 40):
+        truth = rng.random(n) < 0.4
+        predicted = rng.random(n) < 0.5
+        score = np.round(rng.random(n), 1)  # ties
+        rows = rng.integers(0, n, (50, n))
+        assert np.array_equal(average_ranks(score[rows]), rankdata(score[rows], axis=1))
+        together = bootstrap_metrics(truth, predicted, score, rows)
+        for index, row in enumerate(rows):
+            alone = binary_metrics(truth[row], predicted[row], score[row])
+            for name in METRICS:
+                expected = np.nan if alone[name] is None else alone[name]
+                assert np.array_equal(together[name][index], expected, equal_nan=True), name
