@@ -541,6 +541,19 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
+def field_default(section: type[BaseModel], name: str) -> Any:
+    """The default of a config field: library settings take theirs from here (typed once)."""
+    return section.model_fields[name].default
+
+
+def shared_values(section: BaseModel, settings: type) -> dict[str, Any]:
+    """The values of ``section`` that the dataclass ``settings`` also has a field for."""
+    from dataclasses import fields
+
+    known = type(section).model_fields
+    return {f.name: getattr(section, f.name) for f in fields(settings) if f.name in known}
+
+
 def check_config(config: PipelineConfig, base: Path, where: str) -> None:
     """What the model's validators cannot see: paths exist (relative to ``base``), plugin names
     are registered, a given segmenter has the lesions, the run folder stays out of the data,

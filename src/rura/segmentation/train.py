@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 import os
 import shutil
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, get_args
 
 from rura.data.manifest import Manifest
 from rura.errors import RuraError, option
 from rura.io import check_output_folder
-from rura.pipeline.config import SegmentationConfig
+from rura.pipeline.config import SegmentationConfig, field_default, shared_values
 from rura.segmentation import store
 
 #: Training augmentations: ``basic`` (geometry and a mild colour jitter, the recipe before real
@@ -20,9 +21,7 @@ from rura.segmentation import store
 AUGMENTATIONS: tuple[str, ...] = get_args(SegmentationConfig.model_fields["augment"].annotation)
 
 
-def _default(name: str) -> Any:
-    """The config's default for ``segmentation.<name>``: defaults are typed once, there."""
-    return SegmentationConfig.model_fields[name].default
+_default = partial(field_default, SegmentationConfig)  # defaults are typed once, in the config
 
 
 @dataclass(frozen=True)
@@ -67,10 +66,7 @@ class TrainSettings:
         """The settings of a validated ``segmentation`` section; ``values`` gives the rest
         (``seed``, ``val_fraction``, ``normalize`` when the section leaves it to the modality)
         and wins. ``optic_disc`` becomes ``context``."""
-        known = type(section).model_fields
-        shared: dict[str, Any] = {
-            f.name: getattr(section, f.name) for f in fields(cls) if f.name in known
-        }
+        shared = shared_values(section, cls)
         shared["lesions"] = tuple(section.lesions)
         shared["context"] = ("od",) if section.optic_disc else ()
         if section.normalize is None:

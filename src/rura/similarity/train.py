@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from rura.io import (
     remove_stale_temporaries,
     removed_on_user_error,
 )
-from rura.pipeline.config import SimilarityConfig
+from rura.pipeline.config import SimilarityConfig, field_default, shared_values
 from rura.similarity.encode import encode, image_dataset, loader
 from rura.similarity.losses import LOSSES, siamese_loss
 from rura.similarity.metrics import pair_metrics
@@ -46,9 +47,7 @@ CHECKPOINT_FORMAT = "rura-siamese-checkpoint/2"
 RESUMABLE = ("epochs", "device", "workers")
 
 
-def _default(name: str) -> Any:
-    """The config's default for ``similarity.<name>``: defaults are typed once, there."""
-    return SimilarityConfig.model_fields[name].default
+_default = partial(field_default, SimilarityConfig)  # defaults are typed once, in the config
 
 
 @dataclass
@@ -83,12 +82,7 @@ class TrainSettings:
     def from_config(cls, section: SimilarityConfig, **values: Any) -> TrainSettings:
         """The settings of a validated ``similarity`` section; ``values`` gives the rest
         (``exclude``, ``seed``, ``device``, ``workers``) and wins."""
-        shared = {
-            f.name: getattr(section, f.name)
-            for f in fields(cls)
-            if f.name in type(section).model_fields
-        }
-        return cls(**(shared | values))
+        return cls(**(shared_values(section, cls) | values))
 
 
 def train_similarity(
