@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from rura.data.manifest import Manifest
     from rura.diagnosis.bundle import PipelineBundle
     from rura.diagnosis.diagnoser import ZeroShotDiagnoser
-    from rura.diagnosis.model import DiagnosisModel
+    from rura.diagnosis.model import DiagnosisModel, check_settings
 
 DEFAULT_OUT = "rura-diagnose"
 CSV_NAME = "diagnoses.csv"
@@ -73,14 +73,9 @@ def diagnose(
     from rura.locks import folder_lock
 
     bundle = load_bundle(model_dir)
-    if on_error not in ("raise", "skip"):
-        raise RuraError(f"{option('on_error', on_error)}: choose raise or skip")
+    check_settings(batch_size=batch_size, workers=workers, on_error=on_error)
     if overlay_size < 0:
         raise RuraError(f"overlay size {overlay_size}: must be 0 (source size) or more")
-    if batch_size < 1:
-        raise RuraError(f"batch size {batch_size}: must be 1 or more")
-    if workers is not None and workers < 0:
-        raise RuraError(f"workers {workers}: must be 0 or more (None: up to 4)")
     model = DiagnosisModel(bundle, device=device, seed=seed)
     manifest = gather_inputs([inputs] if isinstance(inputs, str | Path) else inputs, options)
     out = Path(out).resolve()

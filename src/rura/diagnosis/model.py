@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rura.errors import RuraError
+from rura.errors import RuraError, option
 
 if TYPE_CHECKING:
     from rura.data.images import LoadedImage
@@ -84,6 +84,16 @@ class _Decoded:
 
     segment: LoadedImage | None
     embed: LoadedImage
+
+
+def check_settings(*, batch_size: int, workers: int | None, on_error: str) -> None:
+    """Refuse what :meth:`DiagnosisModel.predict` cannot run with, in one line each."""
+    if on_error not in ("raise", "skip"):
+        raise RuraError(f"{option('on_error', on_error)}: choose raise or skip")
+    if batch_size < 1:
+        raise RuraError(f"batch size {batch_size}: must be 1 or more")
+    if workers is not None and workers < 0:
+        raise RuraError(f"workers {workers}: must be 0 or more (None: up to 4)")
 
 
 class DiagnosisModel:
@@ -202,12 +212,7 @@ class DiagnosisModel:
         batch, for a caller that uses each image's masks and lets them go (``rura diagnose``
         draws its overlays so); :meth:`conclude` reads them all at once. The arguments are
         checked here, before the first image is read."""
-        if on_error not in ("raise", "skip"):
-            raise RuraError(f"on_error {on_error!r}: choose raise or skip")
-        if batch_size < 1:
-            raise RuraError(f"batch size {batch_size}: must be 1 or more")
-        if workers is not None and workers < 0:
-            raise RuraError(f"workers {workers}: must be 0 or more (None: up to 4)")
+        check_settings(batch_size=batch_size, workers=workers, on_error=on_error)
         items = _inputs(images)
         if workers is None:
             workers = min(DEFAULT_WORKERS, os.cpu_count() or 1)
