@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from rura.data.manifest import Manifest
     from rura.diagnosis.bundle import PipelineBundle
     from rura.diagnosis.diagnoser import ZeroShotDiagnoser
-    from rura.diagnosis.model import DiagnosisModel, check_settings
+    from rura.diagnosis.model import DiagnosisModel
 
 DEFAULT_OUT = "rura-diagnose"
 CSV_NAME = "diagnoses.csv"
@@ -69,7 +69,7 @@ def diagnose(
     ``workers`` are image-decoding threads (None: up to 4).
     """
     from rura.diagnosis.bundle import load_bundle
-    from rura.diagnosis.model import DiagnosisModel
+    from rura.diagnosis.model import DiagnosisModel, check_settings
     from rura.locks import folder_lock
 
     bundle = load_bundle(model_dir)
