@@ -12,7 +12,9 @@ Prints one JSON object last: ``images``, ``size``, ``on_disk_img_s``, ``in_memor
 ``in_memory_with_load_img_s``, ``ratio`` (in memory / on disk, model loaded) and
 ``max_score_diff`` (the two paths' largest score difference).
 
-Run ``python benchmarks/inference.py --n 36 --size 128``.
+Run ``python benchmarks/inference.py --n 36 --size 128``. ``--segmenter DIR`` reuses a segmenter
+already trained with this recipe instead of training one (the smoke test passes the one its
+session trained, tests/diagnosis/conftest.py).
 """
 
 from __future__ import annotations
@@ -39,15 +41,18 @@ LESIONS = ("ma", "he", "cws")
 RUN = {"batch_size": 4, "device": "cpu", "progress": False}
 
 
-def build_model(root: Path, size: int) -> Path:
-    """A tiny pipeline model folder, as ``rura run`` would save one."""
+def build_model(root: Path, size: int, segmenter: Path | None = None) -> Path:
+    """A tiny pipeline model folder, as ``rura run`` would save one; its segmenter is trained
+    here unless ``segmenter`` gives one trained already on this data with these settings."""
     data = generate(root / "train", size=size, per_class=2, classes=CLASSES, workers=1)
-    settings = TrainSettings(
-        lesions=LESIONS, encoder="resnet18", weights="none", size=size, patch=size,
-        patches_per_image=1, epochs=1, batch_size=4, val_fraction=0.34, seed=0,
-    )  # fmt: skip
-    train_segmenter(data, root / "segmenter", settings, progress=False)
-    masked = predict_segmentation(root / "segmenter", data, root / "pred", progress=False)
+    if segmenter is None:
+        segmenter = root / "segmenter"
+        settings = TrainSettings(
+            lesions=LESIONS, encoder="resnet18", weights="none", size=size, patch=size,
+            patches_per_image=1, epochs=1, batch_size=4, val_fraction=0.34, seed=0,
+        )  # fmt: skip
+        train_segmenter(data, segmenter, settings, progress=False)
+    masked = predict_segmentation(segmenter, data, root / "pred", progress=False)
     store = embed(
         masked, root / "feats", backbone="resnet18", weights="none", focus="overlay",
         lesions=LESIONS, image_size=size, workers=0, seed=3, **RUN,
@@ -58,7 +63,7 @@ def build_model(root: Path, size: int) -> Path:
     return save_bundle(
         root / "model", diagnoser=diagnoser, backbone="resnet18", weights="none", seed=3,
         target="mild_dr", normal="normal", image_size=size, focus="overlay", lesions=LESIONS,
-        segmenter_dir=root / "segmenter",
+        segmenter_dir=segmenter,
     )  # fmt: skip
 
 
@@ -85,10 +90,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--n", type=int, default=36, help="images to diagnose")
     parser.add_argument("--size", type=int, default=128, help="image and model side, px")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each (best kept)")
+    parser.add_argument(
+        "--segmenter", type=Path, help="a segmenter trained with this recipe, reused (not timed)"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        model_dir = build_model(root, args.size)
+        model_dir = build_model(root, args.size, args.segmenter)
         per_class = -(-args.n // len(CLASSES))
         new = generate(
             root / "new", size=args.size, per_class=per_class, classes=CLASSES,

@@ -80,12 +80,14 @@ def run_rura(*args: str, env: dict[str, str] | None = None, pythonpath: Path | N
     )
 
 
-def invoke_rura(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def invoke_rura(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """``rura ARGS`` in this process, as :func:`run_rura` runs it in a fresh one: the same
-    environment (no ``RURA_*`` variables, wide tables, the repository as working directory),
-    the exit code of the failure funnel (``rura.cli.main``), stdout, and stderr with the
-    warnings a plain ``python`` would print there. Start-up itself is not exercised: tests
-    about imports, ``PYTHONPATH`` or signals keep :func:`run_rura`.
+    environment (no ``RURA_*`` variables, wide tables, the repository as working directory
+    unless ``cwd`` names another), the exit code of the failure funnel (``rura.cli.main``),
+    stdout, and stderr with the warnings a plain ``python`` would print there. Start-up itself
+    is not exercised: tests about imports, ``PYTHONPATH`` or signals keep :func:`run_rura`.
     """
     from rura.cli import main
 
@@ -102,7 +104,7 @@ def invoke_rura(*args: str, env: dict[str, str] | None = None) -> subprocess.Com
     os.environ.update(env or {})
     plugins.reset()  # a fresh process discovers its plugins afresh
     try:
-        os.chdir(REPO)
+        os.chdir(REPO if cwd is None else cwd)
         with contextlib.ExitStack() as stack:
             stack.enter_context(contextlib.redirect_stdout(out))
             stack.enter_context(contextlib.redirect_stderr(err))
@@ -188,3 +190,27 @@ def idrid_20() -> Path:
     if not (IDRID_20 / "ATTRIBUTION.md").is_file():
         pytest.fail(f"{IDRID_20}: missing; tests read the real photos from ../shared (CI has it)")
     return IDRID_20
+
+
+@pytest.fixture(scope="session")
+def plain_run(pipeline_data, tmp_path_factory):
+    """One full tiny run without the similarity stage, seed 0 only (``tiny_config(pipeline_data,
+    out, similarity=WITHOUT_SIMILARITY, seeds=[0])``, tests/pipeline/conftest.py): its pipeline
+    and its result, built once per session. Do not modify it: a test that runs on from it copies
+    the folder (:func:`copy_run`) and points a ``tiny_config`` there; the stages whose settings
+    it shares (its segmenter, its masks) are then cached, as in any run folder."""
+    from rura.pipeline import Pipeline
+    from tests.pipeline.conftest import WITHOUT_SIMILARITY, tiny_config
+
+    out = tmp_path_factory.mktemp("plain") / "run"
+    config = tiny_config(pipeline_data, out, similarity=WITHOUT_SIMILARITY, seeds=[0])
+    pipeline = Pipeline.from_config(config, progress=False)
+    return pipeline, pipeline.run()
+
+
+def copy_run(run_dir: Path, to: Path) -> Path:
+    """A private copy of a shared run folder at ``to`` (stage hashes do not include the out
+    path, so a config pointing there finds the copied stages cached)."""
+    import shutil
+
+    return Path(shutil.copytree(run_dir, to))

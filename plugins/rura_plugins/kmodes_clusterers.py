@@ -27,4 +27,5 @@ def register_clusterers(register: Any) -> None:
         # Five quantile bins cut through small blobs: on the conformance blobs it reaches an
         # adjusted Rand index of 0.81-0.86 (1.0 with n_bins=3), so its check expects 0.8.
         check_min_adjusted_rand=0.8,
+        deterministic=False,  # Huang's initialisation draws from the seed
     )

@@ -73,6 +73,9 @@ def register_clusterers(register: Any) -> None:
         family="hierarchical",
         predicts=True,
         library="rura",
+        # Exact Ward linkage reads no seed. Beyond memory_limit_bytes (about 23,000 rows at
+        # 4 GiB) the scalable path's MiniBatchKMeans pre-clustering does.
+        deterministic=True,
     )
     register(
         "kmeans",
@@ -81,6 +84,7 @@ def register_clusterers(register: Any) -> None:
         family="centroid",
         predicts=True,
         library=library,
+        deterministic=False,
     )
     register(
         "minibatch-kmeans",
@@ -89,6 +93,7 @@ def register_clusterers(register: Any) -> None:
         family="centroid",
         predicts=True,
         library=library,
+        deterministic=False,
     )
     register(
         "gmm",
@@ -97,6 +102,7 @@ def register_clusterers(register: Any) -> None:
         family="model",
         predicts=True,
         library=library,
+        deterministic=False,
     )
     register(
         "birch",
@@ -105,6 +111,7 @@ def register_clusterers(register: Any) -> None:
         family="hierarchical",
         predicts=True,
         library=library,
+        deterministic=True,
     )
     register(
         "spectral",
@@ -113,6 +120,7 @@ def register_clusterers(register: Any) -> None:
         family="graph",
         predicts=False,
         library=library,
+        deterministic=False,
     )
     register(
         "hdbscan",
@@ -121,4 +129,5 @@ def register_clusterers(register: Any) -> None:
         family="density",
         predicts=False,
         library=library,
+        deterministic=True,
     )

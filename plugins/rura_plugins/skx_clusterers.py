@@ -33,5 +33,17 @@ def make_clara(n_clusters: int, *, seed: int | None = None, **params: Any) -> An
 def register_clusterers(register: Any) -> None:
     """Register ``pam-skx`` and ``clara``."""
     common = {"family": "medoid", "predicts": True, "library": "scikit-learn-extra"}
-    register("pam-skx", make_pam_skx, summary="k-medoids: PAM (scikit-learn-extra)", **common)
-    register("clara", make_clara, summary="CLARA (scikit-learn-extra)", **common)
+    register(
+        "pam-skx",
+        make_pam_skx,
+        summary="k-medoids: PAM (scikit-learn-extra)",
+        deterministic=True,  # BUILD, then PAM's best swap: no draw (init="random" would read it)
+        **common,
+    )
+    register(
+        "clara",
+        make_clara,
+        summary="CLARA (scikit-learn-extra)",
+        deterministic=False,  # random subsamples
+        **common,
+    )

@@ -143,6 +143,14 @@ METADATA: dict[Kind, dict[str, MetadataKey]] = {
             "lower it only with a comment saying why",
             _is_fraction,
         ),
+        "deterministic": MetadataKey(
+            "deterministic",
+            "True or False",
+            "whether the clusterer, with its default parameters, gives the same clusters for "
+            "every seed (True) or reads the seed (False); `rura run` says so where a metric "
+            "comes out the same for every seed, and `rura plugins --check` holds True to it",
+            _is_flag,
+        ),
     },
     "dataset": {"library": _LIBRARY},
     "modality": {"library": _LIBRARY},

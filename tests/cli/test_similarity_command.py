@@ -17,7 +17,8 @@ def test_train_then_rank(tmp_path):
     tiny = ["--batch-size", "8", "--val-pairs", "8", "--seed", "1"]
     trained = invoke_rura("similarity", "train", str(data), *args, *tiny)
     assert trained.returncode == 0, trained.stderr
-    assert "epoch 1: loss" in trained.stderr and "val acc" in trained.stderr
+    assert "epoch 1: loss" in trained.stderr and "val pair AUC" in trained.stderr
+    assert "same " in trained.stderr and "kept epoch 1" in trained.stderr
     assert json.loads((model / "model.json").read_text())["excluded"] == ["crimson"]
     again = invoke_rura("similarity", "train", str(data), *args)
     assert again.returncode == 1 and "pass --resume" in again.stderr
@@ -29,7 +30,10 @@ def test_train_then_rank(tmp_path):
     assert ranked.returncode == 0, ranked.stderr
     result = json.loads((tmp_path / "rank" / "similarity.json").read_text())
     assert f"most similar to crimson: {result['most_similar']}" in ranked.stderr
+    assert f"(confidence {result['confidence']:.2f}" in ranked.stderr
     assert result["most_similar"] in ranked.stdout and result["seed"] == 1
+    assert "confidence" in ranked.stdout and "ranked by probability" in ranked.stdout
+    assert (result["confidence"] < 0.8) == ("warning: the most similar" in ranked.stderr)
 
 
 @pytest.mark.slow
@@ -42,8 +46,30 @@ def test_compare_takes_comma_lists_and_repeats(tmp_path):
     assert completed.returncode == 0, completed.stderr
     rows = json.loads((tmp_path / "cmp" / "compare.json").read_text())["rows"]
     assert [r["backbone"] for r in rows] == ["resnet18", "efficientnet_lite0"]
-    assert {"accuracy", "recall", "f1", "overfitting"} <= set(rows[0])
+    assert {"accuracy", "recall", "f1", "overfitting", "mean_same", "best_epoch"} <= set(rows[0])
+    assert "most_similar" not in rows[0]  # no target: no ranking
     assert (tmp_path / "cmp" / "compare.csv").exists() and "efficientnet_lite0" in completed.stdout
+
+
+def test_compare_ranks_the_target_per_backbone(tmp_path):
+    data = make_toy(tmp_path / "toy", per_class=4)
+    out = tmp_path / "cmp"
+    completed = invoke_rura(
+        "similarity", "compare", str(data), "--backbone", "resnet18", "--target", "crimson",
+        "--normal", "", "--out", str(out), "--bootstrap", "50", *SMALL,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    [row] = json.loads((out / "compare.json").read_text())["rows"]
+    ranked = json.loads((out / "resnet18" / "rank" / "similarity.json").read_text())
+    assert json.loads((out / "resnet18" / "model.json").read_text())["excluded"] == ["crimson"]
+    assert (
+        row["most_similar"] == ranked["most_similar"] and row["confidence"] == ranked["confidence"]
+    )
+    assert row["runner_up"] == ranked["ranking"][1]["class"] and ranked["bootstrap"] == 50
+    assert (
+        "most similar" in completed.stdout
+        and "| most similar |" in (out / "compare.md").read_text()
+    )
 
 
 def test_errors_are_one_line(tmp_path):

@@ -22,15 +22,17 @@ from rura.experiments.compare_run import (
 )
 from rura.pipeline import Pipeline
 from rura.pipeline.inputs import Inputs
+from tests.conftest import copy_run
 from tests.pipeline.conftest import WITHOUT_SIMILARITY, tiny_config
 
 WHOLE_IMAGES = {"segmentation": {"enabled": False}, "diagnosis": {"focus": "none"}}
 
 
 @pytest.fixture(scope="module")
-def run_dir(pipeline_data, tmp_path_factory):
-    """A complete tiny run with lesion focus (masked) and two seeds."""
-    out = tmp_path_factory.mktemp("compare-run") / "run"
+def run_dir(plain_run, pipeline_data, tmp_path_factory):
+    """A complete tiny run with lesion focus (masked) and two seeds, run on from a copy of the
+    session's plain run (the same segmenter and masks, cached; features onwards computed)."""
+    out = copy_run(plain_run[0].run_dir, tmp_path_factory.mktemp("compare-run") / "run")
     config = tiny_config(
         pipeline_data, out, similarity=WITHOUT_SIMILARITY, diagnosis={"focus": "masked"}
     )

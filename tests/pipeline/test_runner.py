@@ -11,11 +11,13 @@ import pytest
 from rura.errors import RuraError
 from rura.pipeline import STAGES, Pipeline
 from rura.pipeline.inputs import Inputs
+from tests.conftest import copy_run
 from tests.pipeline.conftest import WITHOUT_SIMILARITY, tiny_config
 
 PREDICTION_COLUMNS = ["id", "predicted", "score", "cluster"]
 #: The stages a tiny run executes: its config turns selection off (test_select.py covers it).
-ACTIVE = [stage for stage in STAGES if stage != "selection"]
+#: The stages a tiny run executes: not selection (off), not seeds (seed_scope diagnosis).
+ACTIVE = [stage for stage in STAGES if stage not in ("selection", "seeds")]
 
 
 def test_a_run_writes_every_stage_into_the_run_directory(shared_run):
@@ -79,6 +81,7 @@ def test_a_second_run_recomputes_nothing(shared_run):
     again = Pipeline.from_config(pipeline.run_dir.parent / "run.yaml", progress=False)
     plan = dict(again.plan())
     assert plan.pop("selection") == "disabled"
+    assert plan.pop("seeds") == "disabled"
     assert set(plan.values()) == {"cached"}
     result = again.run()
     assert result.executed == [] and result.skipped == ACTIVE
@@ -110,10 +113,12 @@ def test_the_report_is_html_with_its_images_embedded(shared_run):
 
 
 @pytest.mark.slow
-def test_changing_a_parameter_recomputes_that_stage_and_those_after_it(pipeline_data, tmp_path):
-    out = tmp_path / "run"
+def test_changing_a_parameter_recomputes_that_stage_and_those_after_it(
+    plain_run, pipeline_data, tmp_path
+):
+    shared, first = plain_run  # a first run of this config, fresh: every active stage ran
+    out = copy_run(shared.run_dir, tmp_path / "run")
     config = tiny_config(pipeline_data, out, similarity=WITHOUT_SIMILARITY, seeds=[0])
-    first = Pipeline.from_config(config, progress=False).run()
     assert first.executed == [s for s in ACTIVE if s != "similarity"]
     weights = (out / "segmentation/model/model.safetensors").stat().st_mtime_ns
 
@@ -132,7 +137,7 @@ def test_changing_a_parameter_recomputes_that_stage_and_those_after_it(pipeline_
 
 @pytest.mark.slow
 def test_an_interrupted_run_resumes_and_gives_the_same_results(
-    pipeline_data, tmp_path, monkeypatch
+    plain_run, pipeline_data, tmp_path, monkeypatch
 ):
     import rura.features.embed
 
@@ -157,10 +162,7 @@ def test_an_interrupted_run_resumes_and_gives_the_same_results(
     resumed = Pipeline.from_config(config, progress=False).run()
     assert resumed.skipped == ["segmentation", "masks"]
     assert resumed.executed == ["features", "diagnosis", "evaluation", "model", "report"]
-    fresh_config = tiny_config(
-        pipeline_data, tmp_path / "fresh", similarity=WITHOUT_SIMILARITY, seeds=[0]
-    )
-    fresh = Pipeline.from_config(fresh_config, progress=False).run()
+    _, fresh = plain_run  # the same config run once, uninterrupted, into a fresh folder
     assert fresh.summary == resumed.summary
     written = [
         pd.read_csv(r.run_dir / "diagnosis/seed0/predictions.csv")[PREDICTION_COLUMNS]
@@ -335,7 +337,9 @@ def test_a_label_free_operating_point_sets_the_cut_and_reports_the_disease_share
 
 
 @pytest.mark.slow
-def test_lesion_evidence_reads_the_burden_even_with_whole_image_features(pipeline_data, tmp_path):
+def test_lesion_evidence_reads_the_burden_even_with_whole_image_features(
+    plain_run, pipeline_data, tmp_path
+):
     import json
 
     import numpy as np
@@ -343,9 +347,10 @@ def test_lesion_evidence_reads_the_burden_even_with_whole_image_features(pipelin
     from rura.diagnosis import ZeroShotDiagnoser
     from rura.features.store import FeatureStore
 
+    shared, _ = plain_run  # its segmenter and masks are this run's: cached in the copy
     config = tiny_config(
         pipeline_data,
-        tmp_path / "run",
+        copy_run(shared.run_dir, tmp_path / "run"),
         seeds=[0],
         similarity=WITHOUT_SIMILARITY,
         diagnosis={"focus": "none", "evidence": "combined", "operating_point": "mixture"},

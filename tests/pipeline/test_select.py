@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from rura.errors import RuraError
 from rura.pipeline import Pipeline
 from rura.pipeline.inputs import Inputs
 from rura.pipeline.select import candidate_grid, nearest_diseases, run_selection
+from tests.conftest import copy_run
 from tests.pipeline.conftest import WITHOUT_SIMILARITY, tiny_config
 
 GRID = {"focus": ["none", "weighted"], "operating_point": ["nearest", "otsu"]}
@@ -59,12 +61,18 @@ def test_candidate_grid_without_segmentation_drops_mask_settings(pipeline_data, 
     assert {c["evidence"] for c in grid} == {"distance"}
 
 
-def test_select_scores_every_setting_without_the_target_labels(
-    pipeline_data, tmp_path, monkeypatch
-):
-    _forbid_truth(monkeypatch)
-    config = tiny_config(pipeline_data, tmp_path / "run", similarity=WITHOUT_SIMILARITY)
-    pipeline, selection = _select(config)
+@pytest.fixture(scope="module")
+def plain_selection(plain_run, pipeline_data, tmp_path_factory):
+    """The selection over GRID of the plain config (the session's plain run's, whose segmenter
+    it reuses), made with the evaluation labels out of reach; read, not changed, by the tests."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _forbid_truth(monkeypatch)
+        run = copy_run(plain_run[0].run_dir, tmp_path_factory.mktemp("select") / "run")
+        return _select(tiny_config(pipeline_data, run, similarity=WITHOUT_SIMILARITY))
+
+
+def test_select_scores_every_setting_without_the_target_labels(plain_selection):
+    pipeline, selection = plain_selection  # selected with the evaluation labels forbidden
     assert len(selection.rows) == 4
     assert selection.fallback is None
     assert selection.pseudo_targets == {
@@ -87,34 +95,40 @@ def test_select_scores_every_setting_without_the_target_labels(
 
 
 @pytest.mark.slow
-def test_scrambled_evaluation_labels_leave_the_choice_unchanged(pipeline_data, tmp_path):
+def test_scrambled_evaluation_labels_leave_the_choice_unchanged(
+    plain_run, plain_selection, pipeline_data, tmp_path
+):
     import shutil
 
-    scrambled = tmp_path / "data"
-    shutil.copytree(pipeline_data, scrambled)
-    manifest = scrambled / "external" / "manifest.csv"
+    scrambled = Path(shutil.copytree(pipeline_data / "external", tmp_path / "external"))
+    manifest = scrambled / "manifest.csv"
     table = pd.read_csv(manifest, keep_default_na=False)
     table["label"] = np.random.default_rng(5).permutation(table["label"].to_numpy())[::-1]
     table.to_csv(manifest, index=False)
+    config = tiny_config(
+        pipeline_data,
+        copy_run(plain_run[0].run_dir, tmp_path / "scrambled"),  # the plain config's segmenter
+        similarity=WITHOUT_SIMILARITY,
+        data={"evaluation": str(scrambled)},
+    )
     choices = []
-    for root, name in ((pipeline_data, "plain"), (scrambled, "scrambled")):
-        config = tiny_config(root, tmp_path / name, similarity=WITHOUT_SIMILARITY)
-        _, selection = _select(config)
+    for _, selection in (plain_selection, _select(config)):
         choices.append((selection.chosen, [row["score"] for row in selection.rows]))
     assert choices[0] == choices[1]
 
 
 @pytest.mark.slow
-def test_one_known_disease_keeps_the_configured_settings(pipeline_data, tmp_path):
+def test_one_known_disease_keeps_the_configured_settings(plain_run, pipeline_data, tmp_path):
     import shutil
 
     single = tmp_path / "known"
     shutil.copytree(pipeline_data / "known", single)
     known = pd.read_csv(single / "manifest.csv", keep_default_na=False)
     known[known["label"].isin(["normal", "glaucoma"])].to_csv(single / "manifest.csv", index=False)
+    # The segmenter reads only the lesion set, which this run shares with the plain run.
     config = tiny_config(
         pipeline_data,
-        tmp_path / "run",
+        copy_run(plain_run[0].run_dir, tmp_path / "run"),
         similarity={"enabled": False, "most_similar": "glaucoma"},
         data={"known": str(single)},
         diagnosis={"focus": "overlay"},
@@ -134,10 +148,10 @@ def test_nearest_diseases_pairs_each_disease_with_its_closest_other():
 
 
 @pytest.mark.slow
-def test_a_run_with_select_applies_the_choice(pipeline_data, tmp_path, monkeypatch):
+def test_a_run_with_select_applies_the_choice(plain_run, pipeline_data, tmp_path):
     config = tiny_config(
         pipeline_data,
-        tmp_path / "run",
+        copy_run(plain_run[0].run_dir, tmp_path / "run"),  # its segmenter and masks: cached
         similarity=WITHOUT_SIMILARITY,
         seeds=[0],
         diagnosis={"select": True, "select_images": 4},

@@ -35,3 +35,16 @@ def test_bce_and_both():
     assert both == pytest.approx(bce + contrastive)
     with pytest.raises(ValueError, match="unknown loss"):
         siamese_loss(logit, distance, same, kind="triplet", margin=1.0)
+
+
+def test_positive_weight_weighs_the_matching_pairs_bce_terms():
+    logit, distance, same = (
+        torch.tensor([0.3, -0.4]),
+        torch.tensor([0.5, 0.2]),
+        torch.tensor([1.0, 0]),
+    )
+    terms = torch.nn.functional.binary_cross_entropy_with_logits(logit, same, reduction="none")
+    weighted = siamese_loss(logit, distance, same, kind="bce", margin=1.0, positive_weight=3.0)
+    assert weighted.item() == pytest.approx(((3 * terms[0] + terms[1]) / 2).item())
+    plain = siamese_loss(logit, distance, same, kind="contrastive", margin=1.0, positive_weight=3.0)
+    assert plain.item() == pytest.approx(contrastive_loss(distance, same, 1.0).item())

@@ -54,3 +54,22 @@ def test_damaged_weights_are_refused_in_one_line(tmp_path):
     with pytest.raises(RuraError, match=r"model\.safetensors: unreadable") as error:
         load_model(tmp_path)
     assert "\n" not in str(error.value)
+
+
+def test_the_head_scale_multiplies_the_l1_difference_and_old_models_read_as_one(tmp_path):
+    import torch
+
+    from rura.similarity.model import build_model, save_model
+
+    model = build_model("timm/test_resnet", weights="none", embedding_dim=4, seed=0, head_scale=8.0)
+    a, b = torch.randn(3, 4), torch.randn(3, 4)
+    with torch.no_grad():
+        expected = model.head((a - b).abs() * 8.0).squeeze(-1)
+        assert torch.allclose(model.score(a, b), expected)
+    size = {"size": 16, "mean": [0.5] * 3, "std": [0.25] * 3, "classes": ["x", "y"]}
+    save_model(model, tmp_path / "new", {**CONFIG, **size, "backbone": "timm/test_resnet",
+                                         "embedding_dim": 4, "head_scale": 8.0})  # fmt: skip
+    save_model(model, tmp_path / "old", {**CONFIG, **size, "backbone": "timm/test_resnet",
+                                         "embedding_dim": 4})  # fmt: skip
+    assert load_model(tmp_path / "new")[0].head_scale == 8.0
+    assert load_model(tmp_path / "old")[0].head_scale == 1.0  # saved before the scale existed

@@ -35,6 +35,7 @@ TUNED = dict(
     val_pairs=16,
     embedding_dim=8,
     epochs=2,
+    freeze_backbone=False,
 )
 
 #: The smallest run: timm's test ResNet at 16 px, random init.
@@ -181,3 +182,48 @@ def test_the_checkpoint_is_one_file_and_a_full_disk_a_one_line_error(toy, tmp_pa
         train_similarity(manifest, tmp_path / "n", settings, progress=False)
     message = str(error.value)
     assert "\n" not in message and "checkpoint.safetensors: no space left on the disk" in message
+
+
+def test_the_best_epoch_by_validation_pair_auc_is_the_model_kept(toy, tmp_path):
+    manifest = Manifest.read_csv(toy / "manifest.csv")
+    settings = {**FROZEN, "lr": 0.05, "feature_views": 1}
+    config = train_similarity(
+        manifest, tmp_path / "four", TrainSettings(epochs=4, **settings), progress=False
+    )
+    aucs = [row["val"]["auc"] for row in config["history"]]
+    best = config["best_epoch"]
+    assert best == 1 + aucs.index(max(aucs)) and config["epochs_done"] == 4
+    assert all(
+        "mean_same" in row["val"] and "mean_different" in row["val"] for row in config["history"]
+    )
+    assert config["history"][best - 1]["val_auc"] == max(aucs)
+    shorter = TrainSettings(epochs=best, **settings)  # the same run, stopped at the best epoch
+    train_similarity(manifest, tmp_path / "best", shorter, progress=False)
+    assert _same(_tensors(tmp_path / "four"), _tensors(tmp_path / "best"))
+
+
+def test_augmented_views_are_seeded_and_change_the_training(toy, tmp_path):
+    manifest = Manifest.read_csv(toy / "manifest.csv")
+
+    def trained(name, **changes):
+        settings = TrainSettings(epochs=1, **{**FROZEN, **changes})
+        train_similarity(manifest, tmp_path / name, settings, progress=False)
+        return _tensors(tmp_path / name)
+
+    views = trained("views", feature_views=2)
+    assert _same(views, trained("again", feature_views=2))
+    assert not _same(views, trained("plain", feature_views=0))
+    assert not _same(views, trained("other-seed", feature_views=2, seed=1))
+
+
+def test_the_backbone_trains_at_its_own_learning_rate(toy):
+    from rura.similarity.model import build_model
+    from rura.similarity.train import _parameter_groups
+
+    model = build_model("resnet18", weights="none", embedding_dim=8, seed=0)
+    unfrozen = TrainSettings(freeze_backbone=False, lr=1e-3, backbone_lr=1e-5)
+    head, backbone = _parameter_groups(model, unfrozen)
+    assert (head["lr"], backbone["lr"]) == (1e-3, 1e-5)
+    assert len(head["params"]) == 4  # projection and head: weight and bias each
+    assert len(backbone["params"]) == len(list(model.backbone.parameters()))
+    assert len(_parameter_groups(model, TrainSettings(freeze_backbone=True))) == 1

@@ -151,6 +151,8 @@ def plain(value: Any) -> Any:
 ErrorPolicy = choices(RuntimeConfig, "on_error", "ErrorPolicy")
 #: The Siamese network's training loss (``similarity.loss``).
 SiameseLoss = choices(SimilarityConfig, "loss", "SiameseLoss")
+#: What ranks the known diseases (``similarity.rank_by``).
+RankBy = choices(SimilarityConfig, "rank_by", "RankBy")
 #: The segmenter's training loss (``segmentation.loss``).
 LesionLoss = choices(SegmentationConfig, "loss", "LesionLoss")
 #: The segmenter's training augmentation (``segmentation.augment``).

@@ -101,7 +101,9 @@ class SimilarityConfig(Section):
     )
     backbone: str = Field("vgg19", description="Siamese backbone (the paper's VGG19).")
     weights: str = Field("imagenet", description="none, imagenet, or a local weights file.")
-    epochs: int = Field(10, ge=1, description="Training epochs.")
+    epochs: int = Field(
+        20, ge=1, description="Training epochs (the best by validation pair AUC is kept)."
+    )
     size: int | None = Field(
         None,
         ge=MIN_INPUT_SIDE,
@@ -111,11 +113,39 @@ class SimilarityConfig(Section):
     batch_size: int = Field(32, ge=1, description="Pairs per batch.")
     pairs_per_epoch: int = Field(2000, ge=2, description="Balanced pairs drawn each epoch.")
     val_pairs: int = Field(1000, ge=2, description="Validation pairs.")
-    lr: float = Field(1e-4, gt=0, allow_inf_nan=False, description="Adam learning rate.")
+    lr: float = Field(
+        1e-3, gt=0, allow_inf_nan=False, description="Adam learning rate of projection and head."
+    )
+    backbone_lr: float = Field(
+        1e-5,
+        gt=0,
+        allow_inf_nan=False,
+        description="Learning rate of the backbone when it trains (freeze_backbone: false).",
+    )
     loss: Literal["contrastive", "bce", "both"] = Field("both", description="Training loss.")
     margin: float = Field(1.0, gt=0, allow_inf_nan=False, description="Contrastive margin.")
+    positive_weight: float = Field(
+        3.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Weight of same-disease pairs in the BCE term (1: unweighted).",
+    )
+    head_scale: float = Field(
+        8.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Factor on the L1 difference before the FC head (1: the paper's).",
+    )
     hard_negatives: bool = Field(False, description="Mine hard negative pairs.")
-    freeze_backbone: bool = Field(False, description="Train only the projection and head.")
+    freeze_backbone: bool = Field(
+        True, description="Train only the projection and head on cached backbone features."
+    )
+    feature_views: int = Field(
+        3,
+        ge=0,
+        le=32,
+        description="Frozen backbone: augmented views (flip, colour) cached per training image.",
+    )
     embedding_dim: int = Field(
         128,
         ge=0,
@@ -123,6 +153,16 @@ class SimilarityConfig(Section):
         description="Projection size before the L1 head (0: none, the backbone's features).",
     )
     max_per_class: int = Field(50, ge=1, description="Images per class used for ranking.")
+    rank_by: Literal["probability", "prototype", "both"] = Field(
+        "probability",
+        description="Rank by mean pair probability, prototype distance, or both (mean rank).",
+    )
+    bootstrap: int = Field(
+        1000, ge=0, le=100_000, description="Target-image resamples for the ranking confidence."
+    )
+    min_confidence: float = Field(
+        0.8, ge=0, le=1, description="A ranking confidence below this is a warning."
+    )
 
     @model_validator(mode="after")
     def _something_to_train(self) -> SimilarityConfig:
@@ -283,7 +323,7 @@ class EvaluationConfig(Section):
 
 
 class RuntimeConfig(Section):
-    """Where and how the work runs; none of it changes the results."""
+    """Where and how the work runs; only seed_scope changes the results."""
 
     device: str = Field("auto", description="Where to run: auto, cpu, cuda, cuda:N or mps.")
     workers: int = Field(
@@ -292,6 +332,12 @@ class RuntimeConfig(Section):
     batch_size: int = Field(32, ge=1, description="Images per batch for inference.")
     on_error: Literal["raise", "skip"] = Field(
         "raise", description="Unreadable images: raise (stop) or skip (leave them out)."
+    )
+    seed_scope: Literal["diagnosis", "all"] = Field(
+        "diagnosis",
+        description="What each seed reruns: diagnosis (features and clusterer; similarity, "
+        "segmentation and selection train once, with the first seed) or all (every stage up "
+        "to diagnosis retrained per seed, in RUN/seeds/seedS/: about one run's time per seed).",
     )
 
     @field_validator("device")
@@ -309,7 +355,19 @@ class RuntimeConfig(Section):
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "default": {},
     "paper": {
-        "similarity": {"backbone": "vgg19", "weights": "imagenet", "loss": "contrastive"},
+        "similarity": {
+            "backbone": "vgg19",
+            "weights": "imagenet",
+            "loss": "contrastive",
+            "freeze_backbone": False,
+            "epochs": 10,
+            "lr": 1e-4,
+            "backbone_lr": 1e-4,
+            "head_scale": 1.0,
+            "positive_weight": 1.0,
+            "feature_views": 0,
+            "rank_by": "probability",
+        },
         "segmentation": {
             "architecture": "unet",
             "encoder": "resnet50",
@@ -351,7 +409,7 @@ class PipelineConfig(Section):
         [0],
         min_length=1,
         description="Seeds: each gives one diagnoser; results are mean ± std over them. "
-        "Training stages use the first.",
+        "Training stages use the first unless runtime.seed_scope is all.",
     )
     data: DataConfig
     similarity: SimilarityConfig = Field(default_factory=SimilarityConfig)

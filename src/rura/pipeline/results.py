@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rura.evaluation.metrics import METRICS
-from rura.evaluation.tables import HEADLINE, format_cell
+from rura.evaluation.tables import (
+    HEADLINE,
+    IDENTICAL_MARK,
+    format_cell,
+    identical,
+    identical_reason,
+)
 from rura.io import atomic_path, write_text
 
 if TYPE_CHECKING:
@@ -25,6 +31,7 @@ def evaluate_run(pipeline: RunContext) -> dict[str, Any]:
 
     from rura.evaluation import evaluate
     from rura.evaluation.plots import plot_confusion, plot_roc
+    from rura.pipeline.stages.seeds import seed_most_similar
 
     config = pipeline.config
     labels = pipeline.inputs.evaluation_labels()
@@ -55,6 +62,7 @@ def evaluate_run(pipeline: RunContext) -> dict[str, Any]:
             "mapping": pipeline.diagnosis.mapping,
             "oracle": False,
             "disease_share": fit.get("disease_share"),
+            "most_similar": seed_most_similar(pipeline, seed),
         }
         if scored.any():
             result = evaluate(
@@ -123,9 +131,10 @@ def summarise_seeds(per_seed: list[dict[str, Any]]) -> dict[str, dict[str, float
         bounds = [r["intervals_95"][metric] for r in per_seed if r["intervals_95"].get(metric)]
         if not values:
             continue
+        same = all(value == values[0] for value in values)  # exactly 0, not rounding noise
         summary[metric] = {
-            "mean": float(np.mean(values)),
-            "std": float(np.std(values)),
+            "mean": float(values[0]) if same else float(np.mean(values)),
+            "std": 0.0 if same else float(np.std(values)),
             "low": float(np.mean([b[0] for b in bounds])) if bounds else None,
             "high": float(np.mean([b[1] for b in bounds])) if bounds else None,
         }
@@ -135,6 +144,8 @@ def summarise_seeds(per_seed: list[dict[str, Any]]) -> dict[str, dict[str, float
 def write_results(pipeline: RunContext, per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     """``results/metrics.json``, ``results.csv`` (a row per seed) and ``results.md``."""
     import pandas as pd
+
+    from rura.pipeline.seeding import seeding
 
     config = pipeline.config
     summary = summarise_seeds(per_seed)
@@ -153,11 +164,19 @@ def write_results(pipeline: RunContext, per_seed: list[dict[str, Any]]) -> dict[
         "focus": pipeline.focus,
         "oracle": False,
         "seeds": list(config.seeds),
+        "seed_scope": config.runtime.seed_scope,
+        "seeding": seeding(pipeline),
         "n_fit": per_seed[0]["n_fit"],
         "n_eval": per_seed[0]["n_eval"],
         "summary": summary,
         "per_seed": [
-            {"seed": r["seed"], **r["metrics"], "confusion": r["confusion"]} for r in per_seed
+            {
+                "seed": r["seed"],
+                "most_similar": r.get("most_similar"),
+                **r["metrics"],
+                "confusion": r["confusion"],
+            }
+            for r in per_seed
         ],
     }
     results = pipeline.run_dir / "results"
@@ -187,7 +206,7 @@ def results_markdown(document: dict[str, Any]) -> str:
     lines = [
         title,
         "",
-        f"Similar disease: `{document['most_similar']}`; backbone `{document['backbone']}`, "
+        f"Similar disease: {_similar(document)}; backbone `{document['backbone']}`, "
         f"clusterer `{document['clusterer']}`, focus `{document['focus']}`, mapping "
         f"`{document['mapping']}` (label-free), camera adaptation `{document['adapt']}`, "
         f"operating point `{document.get('operating_point', 'nearest')}`"
@@ -198,13 +217,21 @@ def results_markdown(document: dict[str, Any]) -> str:
         )
         + "; fit on "
         f"{document['n_fit']} images, scored on "
-        f"{document['n_eval']}; seeds {', '.join(map(str, document['seeds']))} (mean ± std).",
+        f"{document['n_eval']}; seeds {', '.join(map(str, document['seeds']))} (mean ± std"
+        + ("; each seed retrained every stage" if document.get("seed_scope") == "all" else "")
+        + ").",
         "",
     ]
     if not summary:
         return "\n".join([*lines, "No labelled evaluation image: nothing to score.", ""])
+    seeds = len(document["seeds"])
+    same = [m for m in HEADLINE if m in summary and identical(summary[m]["std"], seeds)]
     cells = [
-        format_cell(summary[m]["mean"], summary[m]["std"]) if m in summary else "n/a"
+        f"{summary[m]['mean']:.4f} {IDENTICAL_MARK}"
+        if m in same
+        else format_cell(summary[m]["mean"], summary[m]["std"])
+        if m in summary
+        else "n/a"
         for m in HEADLINE
     ]
     intervals = [
@@ -219,4 +246,16 @@ def results_markdown(document: dict[str, Any]) -> str:
         "| mean ± std | " + " | ".join(cells) + " |",
         "| 95% interval | " + " | ".join(intervals) + " |",
     ]
+    if same:
+        lines += ["", f"{IDENTICAL_MARK} {identical_reason(document)}."]
     return "\n".join(lines) + "\n"
+
+
+def _similar(document: dict[str, Any]) -> str:
+    """The similar disease in backticks, or each seed's answer when the seeds disagree."""
+    per_seed = [r for r in document.get("per_seed") or [] if "most_similar" in r]
+    answers = {r["most_similar"] for r in per_seed}
+    if len(answers) <= 1:
+        return f"`{document['most_similar']}`"
+    listing = ", ".join(f"seed {r['seed']} `{r['most_similar']}`" for r in per_seed)
+    return f"the seeds disagree ({listing})"

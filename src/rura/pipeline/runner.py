@@ -28,6 +28,7 @@ from rura.pipeline.config import (
 from rura.pipeline.inputs import Inputs
 from rura.pipeline.stage import Stage
 from rura.pipeline.stages import PIPELINE_STAGES, STAGES, upstream_of
+from rura.pipeline.stages.seeds import seed_run_dir
 from rura.pipeline.state import RunLog, RunState, digest, now
 from rura.segmentation.pretrained import segmenter_folder
 
@@ -70,6 +71,7 @@ class Pipeline:
         self.run_dir = resolve_path(config.out, self.base).resolve()
         self.inputs = Inputs(config, self.base)
         self.log = RunLog(self.run_dir, echo)
+        self.from_stage: str | None = None
         self._hashes: dict[str, str] = {}
         self._state: RunState | None = None
 
@@ -126,6 +128,7 @@ class Pipeline:
         forced = self._stages_from(from_stage)
         last = self._last_stage(from_stage, until)
         self.preflight()
+        self.from_stage = from_stage
         with folder_lock(self.run_dir, "rura run"):
             return self._run_locked(forced, last)
 
@@ -181,6 +184,7 @@ class Pipeline:
         name = stage.name
         stage_hash = self.stage_hash(name)
         if not stage.enabled(self):
+            state.clear_warnings(name)  # a disabled stage's old warnings no longer stand
             state.finish(name, "disabled", hash=stage_hash)
             return
         if name not in forced and self._is_cached(stage, state, stage_hash):
@@ -275,6 +279,7 @@ class Pipeline:
             "target": config.target,
             "normal": config.normal,
             "seeds": list(config.seeds),
+            "seed_scope": config.runtime.seed_scope,
             "clusterer": config.diagnosis.clusterer,
             "backbone": config.diagnosis.backbone,
             "focus": self.focus,
@@ -350,8 +355,23 @@ class Pipeline:
         return self.run_dir / "segmentation" / "model"
 
     def seed_dir(self, kind: str, seed: int) -> Path:
-        """``features/seed3`` or ``diagnosis/seed3``."""
-        return self.run_dir / kind / f"seed{seed}"
+        """``features/seed3`` or ``diagnosis/seed3``: in the seed's own run
+        (``seeds/seed3/diagnosis/seed3``) when each seed retrains (``runtime.seed_scope: all``)."""
+        return seed_run_dir(self.run_dir, self.config, seed) / kind / f"seed{seed}"
+
+    def sub_run(self, config: PipelineConfig, label: str) -> Pipeline:
+        """A run of ``config`` inside this one (the seeds stage's per-seed runs): the same base,
+        data, stages and progress; its log lines are echoed into this run's log as ``label: ...``.
+        """
+        child = Pipeline(
+            config,
+            self.base,
+            progress=self.progress,
+            echo=lambda message: self.log(f"{label}: {message}"),
+            stages=self.stages,
+        )
+        child.inputs = self.inputs  # the same data sets, read once
+        return child
 
     def set_manifests(self) -> dict[str, Manifest]:
         """The source, evaluation and (separate) reference manifests the backbone embeds: with

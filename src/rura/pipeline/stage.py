@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from rura.data.manifest import Manifest
@@ -23,6 +23,19 @@ if TYPE_CHECKING:
     from rura.pipeline.config import DiagnosisConfig, PipelineConfig
     from rura.pipeline.inputs import Inputs
     from rura.pipeline.state import RunState
+
+
+class SubRun(Protocol):
+    """A run a stage starts inside its own (:meth:`RunContext.sub_run`)."""
+
+    run_dir: Path
+
+    @property
+    def stage_names(self) -> tuple[str, ...]: ...
+
+    def run(self, *, from_stage: str | None = None, until: str | None = None) -> Any:
+        """Run it as ``rura run`` would; the result has ``warnings`` (a list of messages)."""
+        ...
 
 
 class RunContext(Protocol):
@@ -33,6 +46,8 @@ class RunContext(Protocol):
     run_dir: Path
     inputs: Inputs
     progress: bool
+    #: The stage ``--from`` forced (it and every later one run again), or None.
+    from_stage: str | None
 
     @property
     def state(self) -> RunState: ...
@@ -67,6 +82,8 @@ class RunContext(Protocol):
     def segmenter_dir(self) -> Path | None: ...
 
     def seed_dir(self, kind: str, seed: int) -> Path: ...
+
+    def sub_run(self, config: PipelineConfig, label: str) -> SubRun: ...
 
     def input_sets(self) -> dict[str, Manifest]: ...
 

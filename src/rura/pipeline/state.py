@@ -81,6 +81,11 @@ class RunState:
             messages.append(message)
         self.save()
 
+    def clear_warnings(self, name: str) -> None:
+        """Drop stage ``name``'s warnings (it is disabled: its result no longer stands)."""
+        if self.data["warnings"].pop(name, None) is not None:
+            self.save()
+
     @property
     def warnings(self) -> list[str]:
         """Every standing warning, in stage order of recording."""

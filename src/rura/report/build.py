@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rura.errors import RuraError, option
 from rura.io import write_text
-from rura.report import comparison, outcome, selection, stages
+from rura.report import comparison, outcome, seeds, selection, stages
 from rura.report.document import Document, Note, Section, render_html, render_markdown
 from rura.report.rundir import Run
 from rura.report.values import Context
@@ -23,12 +23,14 @@ SECTIONS: list[tuple[str, str, Callable[[Context, Section], None]]] = [
     ("confusion", "Confusion matrix", outcome.confusion),
     ("selection", "Label-free selection", selection.selection),
     ("results", "Results", outcome.results),
+    ("seeds", "Seeds", seeds.seeds),
     ("comparison", "Comparison", comparison.comparison),
 ]
 #: Sections shown only when the run holds what they show.
 OPTIONAL: dict[str, Callable[[Run], bool]] = {
     "comparison": comparison.present,
     "selection": selection.present,
+    "seeds": seeds.present,
 }
 
 

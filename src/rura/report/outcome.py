@@ -7,7 +7,13 @@ from collections import Counter
 
 import numpy as np
 
-from rura.evaluation.tables import HEADLINE, format_cell
+from rura.evaluation.tables import (
+    HEADLINE,
+    IDENTICAL_MARK,
+    format_cell,
+    identical,
+    identical_reason,
+)
 from rura.report.document import Images, Note, Section, Table
 from rura.report.rundir import Run, feature_rows
 from rura.report.values import (
@@ -205,19 +211,24 @@ def results(context: Context, section: Section) -> None:
     per_seed = data.get("per_seed") if data else None
     if isinstance(summary, dict) and summary:
         names = [m for m in METRICS if m in summary] + sorted(set(summary) - set(METRICS))
-        rows = []
+        seeds = len(per_seed) if isinstance(per_seed, list) else len(run.seeds)
+        rows, same = [], False
         for name in names:
             s = summary[name] if isinstance(summary[name], dict) else {}
             low, high = s.get("low"), s.get("high")
             interval = f"[{num(low)}, {num(high)}]" if finite(low) and finite(high) else "n/a"
-            rows.append([name, format_cell(s.get("mean"), s.get("std")), interval])
-        seeds = len(per_seed) if isinstance(per_seed, list) else len(run.seeds)
+            cell = format_cell(s.get("mean"), s.get("std"))
+            if cell != "n/a" and identical(s.get("std"), seeds):  # never a silent "± 0"
+                cell, same = f"{cell} {IDENTICAL_MARK}", True
+            rows.append([name, cell, interval])
         caption = (
             f"mean ± std over {seeds} seed(s), {data.get('clusterer', run.clusterer)} on "
             f"{data.get('backbone', run.get('backbone', '?'))}; n_fit {data.get('n_fit', '?')}, "
             f"n_eval {data.get('n_eval', '?')}" + ("; ORACLE mapping" if run.oracle else "")
         )
         section.blocks.append(Table(["metric", "mean ± std", "95% interval"], rows, caption))
+        if same:
+            section.blocks.append(Note(f"{IDENTICAL_MARK} {identical_reason(data or {})}."))
     else:
         section.blocks.append(
             Note("No results/metrics.json: the run did not finish its evaluation.", "warning")

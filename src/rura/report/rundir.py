@@ -106,14 +106,22 @@ class Run:
     def results(self) -> dict[str, Any] | None:
         return self.json_dict("results", "metrics.json")
 
+    def seed_parts(self, kind: str, seed: int) -> tuple[str, ...]:
+        """``(kind, "seedS")``, or, when each seed retrained (``runtime.seed_scope: all``),
+        ``("seeds", "seedS", kind, "seedS")`` for every seed but the first."""
+        seeds = self.seeds
+        if self.info.get("seed_scope") == "all" and seeds and seed != seeds[0]:
+            return ("seeds", f"seed{seed}", kind, f"seed{seed}")
+        return (kind, f"seed{seed}")
+
     def seed_metrics(self, seed: int) -> dict[str, Any] | None:
-        return self.json_dict("diagnosis", f"seed{seed}", "metrics.json")
+        return self.json_dict(*self.seed_parts("diagnosis", seed), "metrics.json")
 
     def predictions(self, seed: int) -> list[dict[str, str]] | None:
-        return self.rows("diagnosis", f"seed{seed}", "predictions.csv")
+        return self.rows(*self.seed_parts("diagnosis", seed), "predictions.csv")
 
     def fit_clusters(self, seed: int) -> list[dict[str, str]] | None:
-        return self.rows("diagnosis", f"seed{seed}", "fit_clusters.csv")
+        return self.rows(*self.seed_parts("diagnosis", seed), "fit_clusters.csv")
 
     @property
     def oracle(self) -> bool:
@@ -123,7 +131,7 @@ class Run:
             return True
         for seed in self.seeds:
             for parts in (("metrics.json",), ("diagnoser", "diagnoser.json")):
-                data = self.json_dict("diagnosis", f"seed{seed}", *parts)
+                data = self.json_dict(*self.seed_parts("diagnosis", seed), *parts)
                 if data and data.get("oracle"):
                     return True
         return False
@@ -141,7 +149,7 @@ def feature_rows(run: Run, seed: int, split: str) -> tuple[Any, list[str]] | Non
 
     from rura.features.store import FeatureStore
 
-    directory = run.path("features", f"seed{seed}", split)
+    directory = run.path(*run.seed_parts("features", seed), split)
     if not directory.is_dir():
         return None
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -96,8 +97,14 @@ def similarity(context: Context, section: Section) -> None:
         return
     most = result.get("most_similar")
     section.blocks.append(
-        Text(f"Most similar to {result.get('target', run.get('target', '?'))}: {most}.")
+        Text(
+            f"Most similar to {result.get('target', run.get('target', '?'))}: {most}."
+            + _confidence_text(result)
+        )
     )
+    warning = result.get("warning")
+    if isinstance(warning, str) and warning:
+        section.blocks.append(Note(f"Uncertain ranking: {warning}.", "warning"))
     heatmap = _heatmap(context)
     if heatmap is not None:
         section.blocks.append(Images([(heatmap, "Similarity matrix (mean pair probability)")]))
@@ -112,6 +119,7 @@ def similarity(context: Context, section: Section) -> None:
                 str(row.get("class", "")),
                 num(row.get("mean_probability")),
                 num(row.get("prototype_distance")),
+                num(row.get("confidence")),
                 str(row.get("n_images", "")),
             ]
         )
@@ -123,12 +131,35 @@ def similarity(context: Context, section: Section) -> None:
                 str(normal.get("class", run.get("normal", "normal"))),
                 num(normal.get("mean_probability")),
                 num(normal.get("prototype_distance")),
+                "",
                 str(normal.get("n_images", "")),
             ]
         )
-    header = ["rank", "class", "mean probability", "prototype distance", "images"]
-    caption = f"Ranking of the known diseases; backbone {result.get('backbone', '?')}"
+    header = ["rank", "class", "mean probability", "prototype distance", "confidence", "images"]
+    caption = (
+        f"Ranking of the known diseases by {result.get('rank_by', 'probability')}; backbone "
+        f"{result.get('backbone', '?')}; confidence: share of bootstrap resamples of the target's "
+        "images in which the disease ranks first"
+    )
     section.blocks.append(Table(header, rows, caption, strong))
+
+
+def _confidence_text(result: dict[str, Any]) -> str:
+    """How sure the ranking is: its confidence and the margin to the runner-up."""
+    confidence = result.get("confidence")
+    if not isinstance(confidence, int | float):
+        return ""
+    text = f" It ranks first in {confidence:.0%} of {result.get('bootstrap', '?')} resamples"
+    text += f" of the {result.get('n_target_images', '?')} target images"
+    margin = result.get("margin")
+    ranking = result.get("ranking") or []
+    if isinstance(margin, dict) and len(ranking) > 1 and isinstance(ranking[1], dict):
+        text += (
+            f"; the margin to {ranking[1].get('class', '?')} is "
+            f"{num(margin.get('probability'))} in mean probability and "
+            f"{num(margin.get('prototype_distance'))} in prototype distance"
+        )
+    return text + "."
 
 
 def _heatmap(context: Context) -> Path | None:

@@ -21,14 +21,24 @@ def contrastive_loss(distance: torch.Tensor, same: torch.Tensor, margin: float) 
 
 
 def siamese_loss(
-    logit: torch.Tensor, distance: torch.Tensor, same: torch.Tensor, *, kind: str, margin: float
+    logit: torch.Tensor,
+    distance: torch.Tensor,
+    same: torch.Tensor,
+    *,
+    kind: str,
+    margin: float,
+    positive_weight: float = 1.0,
 ) -> torch.Tensor:
-    """``contrastive`` on the distance, ``bce`` on the sigmoid head's logit, or ``both`` summed."""
+    """``contrastive`` on the distance, ``bce`` on the sigmoid head's logit, or ``both`` summed;
+    ``positive_weight`` weighs the same-disease pairs' BCE terms."""
     if kind not in LOSSES:
         raise ValueError(f"unknown loss {kind!r}; choose one of {', '.join(LOSSES)}")
     total = logit.new_zeros(())
     if kind in ("contrastive", "both"):
         total = total + contrastive_loss(distance.float(), same, margin)
     if kind in ("bce", "both"):
-        total = total + F.binary_cross_entropy_with_logits(logit.float(), same.float())
+        weight = logit.new_tensor(positive_weight, dtype=torch.float32)
+        total = total + F.binary_cross_entropy_with_logits(
+            logit.float(), same.float(), pos_weight=weight
+        )
     return total

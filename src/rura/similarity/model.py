@@ -37,18 +37,25 @@ class ModelSettings(StrictModel):
         min_length=3, max_length=3
     )
     classes: list[Name]
+    head_scale: float = Field(1.0, gt=0, allow_inf_nan=False)  # models before it: 1
 
 
 class SiameseNet(nn.Module):
-    """``backbone → projection → unit-length embedding``; ``head(|e1 − e2|)`` is a logit.
+    """``backbone → projection → unit-length embedding``; ``head(s·|e1 − e2|)`` is a logit.
 
     ``embedding_dim = 0`` keeps the backbone's features (no projection). The sigmoid of the logit
     is the same-disease probability; the L2 distance of the embeddings feeds the contrastive loss.
+    ``head_scale`` (s) brings the unit-length embeddings' differences (about 0.1 per dimension) to
+    where the head's weights reach confident logits at the projection's learning rate; s = 1 is
+    the paper's network, and any s is the same family of functions.
     """
 
-    def __init__(self, backbone: nn.Module, *, embedding_dim: int = 128) -> None:
+    def __init__(
+        self, backbone: nn.Module, *, embedding_dim: int = 128, head_scale: float = 1.0
+    ) -> None:
         super().__init__()
         self.backbone = backbone
+        self.head_scale = float(head_scale)
         width = int(backbone.num_features)
         self.embedding_dim = embedding_dim or width
         self.projection: nn.Module = (
@@ -66,7 +73,7 @@ class SiameseNet(nn.Module):
 
     def score(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
         """The same-disease logit of each embedding pair: FC over the L1 difference."""
-        return self.head((first - second).abs()).squeeze(-1)
+        return self.head((first - second).abs() * self.head_scale).squeeze(-1)
 
     def forward(self, first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """(logit, L2 distance) of image pairs."""
@@ -74,24 +81,36 @@ class SiameseNet(nn.Module):
         return self.score(a, b), (a - b).norm(dim=-1)
 
 
-def build_model(backbone: str, *, weights: str | None, embedding_dim: int, seed: int) -> SiameseNet:
+def build_model(
+    backbone: str,
+    *,
+    weights: str | None,
+    embedding_dim: int,
+    seed: int,
+    head_scale: float = 1.0,
+) -> SiameseNet:
     """A fresh Siamese network; random parts are initialised from ``seed``."""
     from rura.api import create_backbone
 
     torch.manual_seed(seed)
     network = create_backbone(backbone, weights=weights)
-    return SiameseNet(network, embedding_dim=embedding_dim)
+    return SiameseNet(network, embedding_dim=embedding_dim, head_scale=head_scale)
 
 
-def save_model(model: SiameseNet, folder: str | Path, config: dict[str, Any]) -> Path:
-    """Write ``model.safetensors`` and ``model.json`` into ``folder`` atomically."""
+def save_model(
+    model: SiameseNet | dict[str, torch.Tensor] | None, folder: str | Path, config: dict[str, Any]
+) -> Path:
+    """Write ``model.safetensors`` (a model's or a state dict's tensors; None keeps the file
+    there) and ``model.json`` into ``folder``, each atomically."""
     from safetensors.torch import save_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(folder / WEIGHTS_FILE) as temporary:
-        save_file(state, str(temporary), metadata={"format": "rura-siamese"})
+    if model is not None:
+        tensors = model if isinstance(model, dict) else model.state_dict()
+        state = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        with atomic_path(folder / WEIGHTS_FILE) as temporary:
+            save_file(state, str(temporary), metadata={"format": "rura-siamese"})
     write_text(folder / CONFIG_FILE, json.dumps({**config, "version": FORMAT_VERSION}, indent=2))
     return folder
 
@@ -126,7 +145,11 @@ def load_model(folder: str | Path) -> tuple[SiameseNet, dict[str, Any]]:
     folder = Path(folder)
     config = read_config(folder)
     model = build_model(
-        config["backbone"], weights="none", embedding_dim=config["embedding_dim"], seed=0
+        config["backbone"],
+        weights="none",
+        embedding_dim=config["embedding_dim"],
+        seed=0,
+        head_scale=float(config.get("head_scale", 1.0)),
     )
     try:
         state = load_file(str(folder / WEIGHTS_FILE))

@@ -34,15 +34,22 @@ from rura.pipeline.config import SimilarityConfig, field_default, shared_values
 from rura.similarity.encode import encode, image_dataset, loader
 from rura.similarity.losses import LOSSES, siamese_loss
 from rura.similarity.metrics import pair_metrics
-from rura.similarity.model import CONFIG_FILE, SiameseNet, build_model, save_model
+from rura.similarity.model import (
+    CONFIG_FILE,
+    SiameseNet,
+    build_model,
+    save_model,
+)
 from rura.similarity.pairs import PairSampler
 from rura.similarity.split import known_split
-from rura.training import CheckpointFile, Epoch, Fitted, fit
+from rura.training import Best, CheckpointFile, Epoch, Fitted, fit
 
 CHECKPOINT = "checkpoint.safetensors"
 #: Where rura before the one-file checkpoint kept its state (refused on --resume).
 OLD_CHECKPOINT_STATE = "checkpoint.json"
 CHECKPOINT_FORMAT = "rura-siamese-checkpoint/2"
+#: The model kept: the epoch whose validation pairs are best separated.
+BEST = Best("val_auc", "max")
 #: Settings that may change between a run and its ``--resume``.
 RESUMABLE = ("epochs", "device", "workers")
 
@@ -67,11 +74,15 @@ class TrainSettings:
     pairs_per_epoch: int = _default("pairs_per_epoch")
     val_pairs: int = _default("val_pairs")
     lr: float = _default("lr")
+    backbone_lr: float = _default("backbone_lr")
     loss: str = _default("loss")
     margin: float = _default("margin")
+    positive_weight: float = _default("positive_weight")
+    head_scale: float = _default("head_scale")
     hard_negatives: bool = _default("hard_negatives")
     seed: int = 0
     freeze_backbone: bool = _default("freeze_backbone")
+    feature_views: int = _default("feature_views")
     embedding_dim: int = _default("embedding_dim")
     val_fraction: float = 0.2
     eval_images: int = 512
@@ -111,35 +122,43 @@ def train_similarity(
             weights=settings.weights,
             embedding_dim=settings.embedding_dim,
             seed=settings.seed,
+            head_scale=settings.head_scale,
         )
         size = settings.size or int(model.backbone.preprocessing.input_size[-1])
         if settings.freeze_backbone:
             model.backbone.requires_grad_(False)
         model = model.to(device)
         model.backbone.to(memory_format=torch.channels_last)
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(trainable, lr=settings.lr)
+        optimizer = torch.optim.Adam(_parameter_groups(model, settings))
         run = _Run(model, settings, train_set, val_set, size, device, progress)
         remove_stale_temporaries(out)
 
-        def config(history: list[dict[str, Any]]) -> dict[str, Any]:
-            return _config(manifest, settings, train_set, val_set, size, model, history)
+        def config(
+            history: list[dict[str, Any]], best: dict[str, Any] | None = None
+        ) -> dict[str, Any]:
+            return _config(manifest, settings, train_set, val_set, size, model, history, best)
 
         def train_epoch(epoch: Epoch) -> dict[str, Any]:
             return {"loss": run.fit_epoch(optimizer, epoch.index, epoch.advance)}
 
         def evaluate(index: int) -> dict[str, Any]:
             train_metrics, val_metrics = run.evaluate()
-            return {"train": train_metrics, "val": val_metrics}
+            return {"train": train_metrics, "val": val_metrics, "val_auc": val_metrics["auc"]}
 
-        def publish(fitted: Fitted, improved: bool) -> None:  # the last epoch's model
-            _save_model(model, out, config(fitted.history))
+        def publish(fitted: Fitted, improved: bool) -> None:
+            """The best epoch's weights (rewritten only when it changes) and the history."""
+            if fitted.best is None:  # no epoch with a finite AUC yet: the last one
+                weights: dict[str, Any] | None = model.state_dict()
+            else:
+                weights = fitted.best_weights if improved else None
+            _save_model(weights, out, config(fitted.history, fitted.best))
 
         fitted = fit(
             model,
             epochs=settings.epochs,
             train_epoch=train_epoch,
             validate=evaluate,
+            best=BEST,
             optimizer=optimizer,
             checkpoint=_checkpoint(out),
             resume=state is not None,
@@ -152,7 +171,7 @@ def train_similarity(
             name=str(out),
             lr_hint=f"{option('lr')}, similarity.lr",
         )
-        return config(fitted.history)
+        return config(fitted.history, fitted.best)
 
 
 def has_checkpoint(folder: str | Path) -> bool:
@@ -160,9 +179,20 @@ def has_checkpoint(folder: str | Path) -> bool:
     return (Path(folder) / CHECKPOINT).is_file()
 
 
-def _save_model(model: SiameseNet, out: Path, config: dict[str, Any]) -> None:
+def _save_model(weights: dict[str, Any] | None, out: Path, config: dict[str, Any]) -> None:
     with raise_if_disk_full(out):
-        save_model(model, out, config)
+        save_model(weights, out, config)
+
+
+def _parameter_groups(model: SiameseNet, settings: TrainSettings) -> list[dict[str, Any]]:
+    """Projection and head at ``lr``; the backbone, when it trains, at ``backbone_lr``."""
+    backbone = {id(p) for p in model.backbone.parameters()}
+    head = [p for p in model.parameters() if p.requires_grad and id(p) not in backbone]
+    groups = [{"params": head, "lr": settings.lr}]
+    if not settings.freeze_backbone:
+        trained = [p for p in model.backbone.parameters() if p.requires_grad]
+        groups.append({"params": trained, "lr": settings.backbone_lr})
+    return groups
 
 
 class _Run:
@@ -189,12 +219,38 @@ class _Run:
         self.val_pairs = _eval_pairs(val_set.table["label"].to_numpy(), settings, 2)
         self.train_pairs = _eval_pairs(self.train_labels[self.eval_rows], settings, 3)
         self.cached: tuple[torch.Tensor, torch.Tensor] | None = None
+        #: With a frozen backbone: (image, view, feature); view 0 is the image as it is.
+        self.views: torch.Tensor | None = None
         if settings.freeze_backbone:
             model.backbone.eval()
+            views = 1 + settings.feature_views
+            described = "features (train" + f", {views} views" * (views > 1) + ")"
+            train = self._encode(self._with_views(model.backbone), train_set, described)
+            self.views = torch.from_numpy(train).reshape(len(train_set), views, -1)
             self.cached = (
-                torch.from_numpy(self._encode(model.backbone, train_set, "features (train)")),
+                self.views[:, 0].contiguous(),
                 torch.from_numpy(self._encode(model.backbone, val_set, "features (val)")),
             )
+
+    def _with_views(self, backbone: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``backbone`` on each image and on ``feature_views`` augmented copies of it, side by
+        side; the copies draw from one generator seeded by the run's seed."""
+        extra = self.settings.feature_views
+        if extra == 0:
+            return backbone  # type: ignore[no-any-return]
+        state = np.random.SeedSequence([self.settings.seed, 5, 0]).generate_state(1)[0]
+        generator = torch.Generator().manual_seed(int(state))
+        mean = torch.tensor(self.preprocessing.mean)[:, None, None]
+        std = torch.tensor(self.preprocessing.std)[:, None, None]
+
+        def features(pixels: torch.Tensor) -> torch.Tensor:
+            out = [backbone(pixels)]
+            for _ in range(extra):
+                copy = augment(pixels, mean, std, generator)
+                out.append(backbone(copy.contiguous(memory_format=torch.channels_last)))
+            return torch.cat(out, dim=1)
+
+        return features
 
     def _encode(self, function: Any, manifest: Manifest, description: str) -> np.ndarray:
         return encode(
@@ -252,8 +308,9 @@ class _Run:
         self.model.train()
         if settings.freeze_backbone:
             self.model.backbone.eval()
-        if self.cached is not None:
-            return self._fit_cached(optimizer, pairs, advance)
+        if self.views is not None:
+            chosen = rng.integers(0, self.views.shape[1], (2, len(pairs)))
+            return self._fit_cached(optimizer, pairs, chosen, advance)
         return self._fit_images(optimizer, pairs, epoch, advance)
 
     def _all_train_embeddings(self) -> torch.Tensor:
@@ -264,23 +321,32 @@ class _Run:
         return torch.from_numpy(self._encode(self.model.embed, self.train_set, "hard negatives"))
 
     def _step(self, optimizer: Any, logit: Any, distance: Any, same: Any) -> float:
+        settings = self.settings
         loss = siamese_loss(
-            logit, distance, same, kind=self.settings.loss, margin=self.settings.margin
+            logit,
+            distance,
+            same,
+            kind=settings.loss,
+            margin=settings.margin,
+            positive_weight=settings.positive_weight,
         )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         return float(loss.detach())
 
-    def _fit_cached(self, optimizer: Any, pairs: Any, advance: Callable[[int], None]) -> float:
-        features = self.cached[0].to(self.device)  # type: ignore[index]
+    def _fit_cached(
+        self, optimizer: Any, pairs: Any, views: np.ndarray, advance: Callable[[int], None]
+    ) -> float:
+        """One epoch on cached features: each pair member in its drawn ``views`` row."""
+        features = self.views.to(self.device)  # type: ignore[union-attr]
         same = torch.from_numpy(pairs.same).to(self.device)
         losses = []
         batch = self.settings.batch_size
         for start in range(0, len(pairs), batch):
             rows = slice(start, start + batch)
-            a = self.model.project(features[pairs.first[rows]])
-            b = self.model.project(features[pairs.second[rows]])
+            a = self.model.project(features[pairs.first[rows], views[0, rows]])
+            b = self.model.project(features[pairs.second[rows], views[1, rows]])
             logit, distance = self.model.score(a, b), (a - b).norm(dim=-1)
             losses.append(self._step(optimizer, logit, distance, same[rows]))
             advance(len(same[rows]))
@@ -335,14 +401,22 @@ class _PairImages(torch.utils.data.Dataset):
 def augment(
     pixels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, generator: torch.Generator
 ) -> torch.Tensor:
-    """Light augmentation of normalised images: horizontal flips and colour jitter (±10 %)."""
-    n = len(pixels)
-    flip = torch.rand(n, generator=generator) < 0.5
+    """Light augmentation of normalised images: horizontal flips and colour jitter (±10 %).
+
+    The random numbers come from ``generator`` (on the CPU), so any device gives the same draw.
+    """
+    n, device = len(pixels), pixels.device
+    mean, std = mean.to(device), std.to(device)
+
+    def uniform(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=generator).to(device)
+
+    flip = uniform(n) < 0.5
     pixels = torch.where(flip[:, None, None, None], pixels.flip(-1), pixels)
     raw = pixels * std + mean
-    brightness = 1 + (torch.rand(n, 1, 1, 1, generator=generator) - 0.5) * 0.2
-    contrast = 1 + (torch.rand(n, 1, 1, 1, generator=generator) - 0.5) * 0.2
-    gain = 1 + (torch.rand(n, 3, 1, 1, generator=generator) - 0.5) * 0.1
+    brightness = 1 + (uniform(n, 1, 1, 1) - 0.5) * 0.2
+    contrast = 1 + (uniform(n, 1, 1, 1) - 0.5) * 0.2
+    gain = 1 + (uniform(n, 3, 1, 1) - 0.5) * 0.1
     centre = raw.mean(dim=(1, 2, 3), keepdim=True)
     raw = (((raw - centre) * contrast + centre) * brightness * gain).clamp(0, 1)
     return (raw - mean) / std
@@ -431,12 +505,14 @@ def _config(
     size: int,
     model: SiameseNet,
     history: list,
+    best: dict[str, Any] | None,
 ) -> dict[str, Any]:
     preprocessing = model.backbone.preprocessing
     return {
         "backbone": settings.backbone,
         "weights": settings.weights,
         "embedding_dim": settings.embedding_dim,
+        "head_scale": settings.head_scale,
         "size": size,
         "mean": list(preprocessing.mean),
         "std": list(preprocessing.std),
@@ -447,5 +523,6 @@ def _config(
         "n_val": len(val_set),
         "settings": _fixed(settings),
         "epochs_done": len(history),
+        "best_epoch": best["epoch"] if best else None,  # the weights saved; None: the last
         "history": history,
     }

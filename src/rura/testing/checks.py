@@ -33,13 +33,16 @@ def check_clusterer(
     *,
     params: dict[str, Any] | None = None,
     min_adjusted_rand: float = 0.9,
+    deterministic: bool | None = None,
 ) -> None:
     """Check a clusterer factory ``(n_clusters, *, seed=None, **params)``.
 
     On three well-separated blobs: ``fit`` returns the estimator, ``labels_`` has one integer per
     row and at most ``n_clusters`` values, the blobs are recovered (adjusted Rand index at least
     ``min_adjusted_rand``), the same seed gives the same labels, and ``predict``, where present,
-    returns one known label per new row.
+    returns one known label per new row. ``deterministic=True`` (the registration's metadata)
+    also asks for the same labels from four seeds on structureless points, where a clusterer
+    that reads its seed usually parts ways.
     """
     import numpy as np
     from sklearn.metrics import adjusted_rand_score
@@ -65,6 +68,14 @@ def check_clusterer(
         predicted = np.asarray(estimator.predict(X_new))
         assert predicted.shape == (len(X_new),), "predict(X) must give one label per row"
         assert set(predicted.tolist()) <= set(labels.tolist()), "predict gave an unknown label"
+    if deterministic:
+        noise = np.random.default_rng(0).uniform(size=(60, 2))
+        first = np.asarray(factory(4, seed=0, **params).fit(noise).labels_)
+        for seed in (1, 2, 3):
+            other = np.asarray(factory(4, seed=seed, **params).fit(noise).labels_)
+            assert adjusted_rand_score(first, other) == 1.0, (
+                f"declared deterministic, but seeds 0 and {seed} gave different clusters"
+            )
 
 
 def check_backbone(
@@ -186,13 +197,17 @@ def run_conformance_check(kind: Kind, name: str) -> str:
     """Run the check for registered ``kind`` ``name``: ``"passed"``, ``"skipped: ..."`` or raise.
 
     A clusterer's registration may lower the blob-recovery bar with the metadata
-    ``check_min_adjusted_rand`` (with a comment saying why).
+    ``check_min_adjusted_rand`` (with a comment saying why); ``deterministic=True`` is checked.
     """
     if kind == "clusterer":
         from rura.plugins import get_registry
 
         metadata = get_registry().get("clusterer", name).metadata
-        check_clusterer(name, min_adjusted_rand=metadata.get("check_min_adjusted_rand", 0.9))
+        check_clusterer(
+            name,
+            min_adjusted_rand=metadata.get("check_min_adjusted_rand", 0.9),
+            deterministic=metadata.get("deterministic"),
+        )
     elif kind == "backbone":
         check_backbone(name)
     elif kind == "segmenter":

@@ -4,6 +4,7 @@ its clusters mapped to diagnoses label-free, and the evaluation set scored."""
 from __future__ import annotations
 
 from rura.pipeline.stage import RunContext, Stage
+from rura.pipeline.stages.seeds import local_seeds
 
 #: The diagnosis settings this stage computes from (the rest belong to earlier stages).
 SETTINGS = {
@@ -18,17 +19,18 @@ SETTINGS = {
 
 
 def _inputs(run: RunContext) -> object:
-    return {"diagnosis": run.diagnosis.model_dump(include=SETTINGS), "seeds": run.config.seeds}
+    settings = run.diagnosis.model_dump(include=SETTINGS)
+    return {"diagnosis": settings, "seeds": local_seeds(run.config)}
 
 
 def _outputs(run: RunContext) -> list[str]:
-    return [f"diagnosis/seed{seed}/predictions.csv" for seed in run.config.seeds]
+    return [f"diagnosis/seed{seed}/predictions.csv" for seed in local_seeds(run.config)]
 
 
 def _run(run: RunContext, resumable: bool) -> None:
     from rura.pipeline.diagnosis import fit_and_predict
 
-    for seed in run.config.seeds:
+    for seed in local_seeds(run.config):  # seed_scope all: the seeds stage fits the others
         fit_and_predict(run, seed)
 
 

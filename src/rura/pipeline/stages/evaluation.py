@@ -27,5 +27,10 @@ def _run(run: RunContext, resumable: bool) -> None:
 
 
 STAGE = Stage(
-    "evaluation", _run, _inputs, depends=("diagnosis",), outputs=_outputs, shows=("results",)
+    "evaluation",
+    _run,
+    _inputs,
+    depends=("diagnosis", "seeds"),
+    outputs=_outputs,
+    shows=("results",),
 )

@@ -8,6 +8,7 @@ from typing import Any
 from rura.errors import RuraError
 from rura.pipeline.stage import RunContext, Stage
 from rura.pipeline.stages.masks import set_inputs
+from rura.pipeline.stages.seeds import local_seeds
 
 
 def _inputs(run: RunContext) -> object:
@@ -19,12 +20,12 @@ def _inputs(run: RunContext) -> object:
         "focus": run.focus,  # the selection stage's choice, when it ran
         "feature_lesions": run.feature_lesions,
         "min_lesion_pixels": config.segmentation.min_lesion_pixels,
-        "seeds": config.seeds,
+        "seeds": local_seeds(config),  # seed_scope all: the others are the seeds stage's
     }
 
 
 def _outputs(run: RunContext) -> list[str]:
-    return [f"features/seed{seed}" for seed in run.config.seeds]
+    return [f"features/seed{seed}" for seed in local_seeds(run.config)]
 
 
 def _run(run: RunContext, resumable: bool) -> None:
@@ -32,7 +33,7 @@ def _run(run: RunContext, resumable: bool) -> None:
     sets = run.set_manifests()
     seeded = str(config.diagnosis.weights).lower() in ("none", "random")
     first = config.seeds[0]
-    for seed in config.seeds:
+    for seed in local_seeds(config):
         for name, manifest in sets.items():
             out = run.seed_dir("features", seed) / name
             if not seeded and seed != first:

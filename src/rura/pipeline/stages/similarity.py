@@ -48,11 +48,11 @@ def _run(run: RunContext, resumable: bool) -> None:
         section, seed=config.seeds[0], device=run.device, workers=runtime.workers
     )
     train_similarity(run.inputs.known, model_dir, settings, resume=resume, progress=run.progress)
-    ranking = RankSettings(
+    ranking = RankSettings.from_config(
+        section,
         target=config.target,
         target_images=run.inputs.target_examples,
         normal=config.normal,
-        max_per_class=section.max_per_class,
         seed=config.seeds[0],
         batch_size=runtime.batch_size,
         device=run.device,
@@ -60,7 +60,11 @@ def _run(run: RunContext, resumable: bool) -> None:
         progress=run.progress,
     )
     result = rank_similarity(model_dir, run.inputs.known, ranking, out)
-    run.log(f"similarity: most similar to {config.target!r} is {result['most_similar']!r}")
+    confidence = result["confidence"]
+    shown = "" if confidence is None else f" (confidence {confidence:.2f})"
+    run.log(f"similarity: most similar to {config.target!r} is {result['most_similar']!r}{shown}")
+    if result["warning"]:
+        run.warn("similarity", result["warning"])
     run.state.set(most_similar=run.most_similar())
 
 
