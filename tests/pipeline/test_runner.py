@@ -15,7 +15,6 @@ from tests.conftest import copy_run
 from tests.pipeline.conftest import WITHOUT_SIMILARITY, tiny_config
 
 PREDICTION_COLUMNS = ["id", "predicted", "score", "cluster"]
-#: The stages a tiny run executes: its config turns selection off (test_select.py covers it).
 #: The stages a tiny run executes: not selection (off), not seeds (seed_scope diagnosis).
 ACTIVE = [stage for stage in STAGES if stage not in ("selection", "seeds")]
 
