@@ -210,7 +210,17 @@ def plain_run(pipeline_data, tmp_path_factory):
 
 def copy_run(run_dir: Path, to: Path) -> Path:
     """A private copy of a shared run folder at ``to`` (stage hashes do not include the out
-    path, so a config pointing there finds the copied stages cached)."""
+    path, so a config pointing there finds the copied stages cached). The weights files
+    (``*.safetensors``, hundreds of MB) are hard links: rura only ever replaces them by a
+    rename (:func:`rura.io.atomic_path`), which leaves the shared file as it was; every other
+    file is copied."""
     import shutil
 
-    return Path(shutil.copytree(run_dir, to))
+    def copy(source: str, target: str) -> str:
+        if source.endswith(".safetensors"):
+            with contextlib.suppress(OSError):  # another file system: copy it
+                os.link(source, target)
+                return target
+        return shutil.copy2(source, target)
+
+    return Path(shutil.copytree(run_dir, to, copy_function=copy))

@@ -11,6 +11,8 @@ import pytest
 from rura.errors import RuraError
 from rura.pipeline import STAGES, Pipeline
 from rura.pipeline.inputs import Inputs
+from rura.segmentation.store import has_checkpoint as segmenter_checkpoint
+from rura.similarity.train import has_checkpoint as siamese_checkpoint
 from tests.conftest import copy_run
 from tests.pipeline.conftest import WITHOUT_SIMILARITY, tiny_config
 
@@ -50,6 +52,11 @@ def test_a_run_writes_every_stage_into_the_run_directory(shared_run):
         "report.md",
     ):
         assert (run / path).exists(), path
+    # a finished stage is cached or retrained, never resumed: its resume state is dropped
+    assert (run / "segmentation/model/model.safetensors").is_file()
+    assert not segmenter_checkpoint(run / "segmentation/model")
+    assert (run / "similarity/model/model.safetensors").is_file()
+    assert not siamese_checkpoint(run / "similarity/model")
     metrics = json.loads((run / "results/metrics.json").read_text())
     assert metrics["oracle"] is False and metrics["n_eval"] == 12
     assert [r["seed"] for r in metrics["per_seed"]] == [0, 1]
@@ -296,7 +303,7 @@ def test_a_stage_whose_outputs_were_deleted_runs_again(shared_run, pipeline_data
     import shutil
 
     shared, _ = shared_run
-    shutil.copytree(shared.run_dir, tmp_path / "run")  # the shared run stays as it is
+    copy_run(shared.run_dir, tmp_path / "run")  # the shared run stays as it is
     config = tiny_config(pipeline_data, tmp_path / "run")
     shutil.rmtree(tmp_path / "run" / "results")
     again = Pipeline.from_config(config, progress=False)

@@ -196,6 +196,14 @@ def has_checkpoint(model_dir: str | Path) -> bool:
     return checkpoint_path(model_dir).is_file()
 
 
+def remove_checkpoint(model_dir: str | Path) -> None:
+    """Drop a finished model's resume state (four times the model's size). The pipeline does so
+    once its stage is done: a finished stage is cached or retrained, never resumed."""
+    import shutil
+
+    shutil.rmtree(Path(model_dir) / CHECKPOINT, ignore_errors=True)
+
+
 def checkpoint_file(model_dir: str | Path) -> CheckpointFile:
     """The checkpoint as :func:`rura.training.fit` writes and reads it: the last epoch's weights
     (``last.``), the best epoch's (``best.``), the optimizer tensors and the JSON state."""

@@ -179,6 +179,12 @@ def has_checkpoint(folder: str | Path) -> bool:
     return (Path(folder) / CHECKPOINT).is_file()
 
 
+def remove_checkpoint(folder: str | Path) -> None:
+    """Drop a finished model's resume state. The pipeline does so once its stage is done: a
+    finished stage is cached or retrained, never resumed."""
+    (Path(folder) / CHECKPOINT).unlink(missing_ok=True)
+
+
 def _save_model(weights: dict[str, Any] | None, out: Path, config: dict[str, Any]) -> None:
     with raise_if_disk_full(out):
         save_model(weights, out, config)

@@ -88,6 +88,7 @@ def _run(run: RunContext, resumable: bool) -> None:
         progress=run.progress,
     )
     write_report(report, out / "eval")
+    store.remove_checkpoint(model_dir)
 
 
 STAGE = Stage("segmentation", _run, _inputs, outputs=_outputs, enabled=_enabled)

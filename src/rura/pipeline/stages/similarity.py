@@ -35,7 +35,12 @@ def _outputs(run: RunContext) -> list[str]:
 
 def _run(run: RunContext, resumable: bool) -> None:
     from rura.similarity.rank import RankSettings, rank_similarity
-    from rura.similarity.train import TrainSettings, has_checkpoint, train_similarity
+    from rura.similarity.train import (
+        TrainSettings,
+        has_checkpoint,
+        remove_checkpoint,
+        train_similarity,
+    )
 
     config, runtime = run.config, run.config.runtime
     section = config.similarity
@@ -66,6 +71,7 @@ def _run(run: RunContext, resumable: bool) -> None:
     if result["warning"]:
         run.warn("similarity", result["warning"])
     run.state.set(most_similar=run.most_similar())
+    remove_checkpoint(model_dir)
 
 
 STAGE = Stage("similarity", _run, _inputs, outputs=_outputs, enabled=_enabled)
