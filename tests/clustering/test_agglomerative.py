@@ -53,3 +53,42 @@ def test_predict_votes_among_fitted_neighbours_and_transform_gives_centroid_dist
     distances = model.transform(X)
     assert distances.shape == (len(X), 3)
     assert np.array_equal(distances.argmin(axis=1), model.labels_)
+
+
+def test_kmeans_path_learns_centroids_on_a_sample_and_assigns_every_row(monkeypatch):
+    from sklearn.cluster import MiniBatchKMeans
+
+    from rura.clustering import agglomerative
+
+    fitted_rows = []
+
+    class Recording(MiniBatchKMeans):
+        def fit(self, X, y=None, sample_weight=None):
+            fitted_rows.append(len(X))
+            return super().fit(X, y, sample_weight)
+
+    monkeypatch.setattr(agglomerative, "MiniBatchKMeans", Recording)
+    truth = np.repeat([0, 1, 2], 40)
+    common = {"memory_limit_bytes": 0, "n_preclusters": 20, "random_state": 0}
+    with pytest.warns(UserWarning):
+        sampled = ScalableAgglomerative(3, precluster_fit_rows=50, **common).fit(X)
+        every = ScalableAgglomerative(3, precluster_fit_rows=None, **common).fit(X)
+    assert fitted_rows == [50, len(X)]
+    assert adjusted_rand_score(truth, sampled.labels_) == 1.0
+    assert adjusted_rand_score(truth, every.labels_) == 1.0
+
+
+def test_cluster_means_in_chunks_equal_each_clusters_mean():
+    from rura.clustering.agglomerative import cluster_means
+
+    labels = np.r_[np.repeat([7, 2, 5], 40)]
+    means = cluster_means(X.astype(np.float32), labels, chunk_rows=9)
+    expected = np.stack([X[labels == k].mean(axis=0) for k in (2, 5, 7)])
+    assert means.dtype == np.float32
+    np.testing.assert_allclose(means, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_float16_rows_are_clustered_as_float32_without_a_float64_copy():
+    model = ScalableAgglomerative(3).fit(X.astype(np.float16))
+    assert model.cluster_centers_.dtype == np.float32
+    assert adjusted_rand_score(np.repeat([0, 1, 2], 40), model.labels_) == 1.0

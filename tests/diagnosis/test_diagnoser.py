@@ -82,3 +82,42 @@ def test_missing_inputs_are_clear_errors():
         ZeroShotDiagnoser("kmeans").fit(np.full((4, 2), np.nan), reference=X)
     with pytest.raises(RuraError, match="not a saved diagnoser"):
         ZeroShotDiagnoser.load("/nonexistent")
+
+
+@pytest.mark.parametrize("clusterer", ["agg", "kmeans", "pam"])
+def test_rows_taken_a_chunk_at_a_time_give_the_same_diagnosis(clusterer, monkeypatch):
+    from rura.diagnosis import diagnoser as module
+
+    X, _, _, reference = two_groups(0)
+    X_eval, _, _, _ = two_groups(1, n=90)
+    model = ZeroShotDiagnoser(clusterer).fit(X, reference=reference)
+    whole = model.predict_clusters(X_eval), model.predict(X_eval), model.score(X_eval)
+    monkeypatch.setattr(module, "CHUNK_ROWS", 8)  # chunks of 8 rows (agg), 1 row (2 anchors)
+    chunked = model.predict_clusters(X_eval), model.predict(X_eval), model.score(X_eval)
+    assert np.array_equal(whole[0], chunked[0]) and np.array_equal(whole[1], chunked[1])
+    np.testing.assert_allclose(whole[2], chunked[2], rtol=1e-12, atol=1e-12)
+
+
+def test_member_votes_and_class_distances_are_the_k_nearest_anchors():
+    X, _, _, reference = two_groups(0)
+    X_eval, _, _, _ = two_groups(1, n=30)
+    model = ZeroShotDiagnoser("agg", neighbours=5).fit(X, reference=reference)
+    Z = model._transform(X_eval)
+    distances = np.linalg.norm(Z[:, None, :] - model.anchors_[None], axis=2)
+    nearest = np.argsort(distances, axis=1)[:, :5]
+    votes = model.anchor_labels_[nearest]
+    expected_clusters = (votes == 1).sum(axis=1) > (votes == 0).sum(axis=1)
+    assert np.array_equal(model.predict_clusters(X_eval), expected_clusters.astype(int))
+    disease = model.cluster_is_disease_[model.anchor_labels_]
+    mean_nearest = [
+        np.sort(distances[:, part], axis=1)[:, :5].mean(axis=1) for part in (~disease, disease)
+    ]
+    np.testing.assert_allclose(model.score(X_eval), mean_nearest[0] - mean_nearest[1], rtol=1e-9)
+
+
+def test_float16_features_are_scored_like_their_float32_values():
+    X, _, _, reference = two_groups(0)
+    X_eval, _, _, _ = two_groups(1)
+    model = ZeroShotDiagnoser("agg").fit(X, reference=reference)
+    half = X_eval.astype(np.float16)
+    np.testing.assert_array_equal(model.score(half), model.score(half.astype(np.float32)))

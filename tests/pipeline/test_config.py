@@ -82,6 +82,10 @@ def test_relative_paths_start_at_the_config_files_folder(pipeline_data, tmp_path
         ),
         (lambda c: c.update(normal="mild_dr"), "target and normal are both"),
         (lambda c: c.update(seeds=[1, 1]), "seeds repeat"),
+        (
+            lambda c: c.update(runtime={"workers": -1}),
+            "runtime.workers: Input should be greater than or equal to 0",
+        ),
     ],
 )
 def test_config_mistakes_are_one_line_errors(config_file, change, message):
@@ -91,6 +95,13 @@ def test_config_mistakes_are_one_line_errors(config_file, change, message):
     text = str(error.value)
     assert message in text and "\n" not in text
     assert text.startswith(str(config_file))
+
+
+@pytest.mark.parametrize(("value", "workers"), [("auto", None), (" Auto ", None), (3, 3), (0, 0)])
+def test_runtime_workers_auto_is_unset_chosen_for_the_machine(config_file, value, workers):
+    assert load_config(config_file)[0].runtime.workers is None  # the default: auto
+    edit(config_file, lambda c: c.update(runtime={"workers": value}))
+    assert load_config(config_file)[0].runtime.workers == workers
 
 
 def test_disabled_segmentation_needs_whole_image_features(config_file):

@@ -105,3 +105,40 @@ def test_evaluate_writes_json_and_csv(tiny_model, tiny_synth, tmp_path):
 def test_not_a_model_folder_is_a_one_line_error(tiny_synth, tmp_path):
     with pytest.raises(RuraError, match="not a trained segmenter"):
         evaluate_segmenter(tmp_path, tiny_synth, progress=False)
+
+
+@pytest.mark.slow  # predicts three times
+def test_predict_writes_the_same_files_however_many_workers_decode(
+    tiny_model, tiny_synth, tmp_path
+):
+    import shutil
+
+    from rura.data.images import ImageLoadError
+
+    out_model, _ = tiny_model
+    records = []
+    for index in range(3):
+        shutil.copy(tiny_synth.image_path(index), tmp_path / f"{index}.png")
+        records.append({"id": f"i{index}", "path": f"{index}.png", "label": ""})
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a whole jpeg")
+    records.insert(1, {"id": "broken", "path": "broken.jpg", "label": ""})
+    data = Manifest.from_records(records, tmp_path)
+    outs = {}
+    for workers in (0, 2):
+        out = tmp_path / f"pred-{workers}"
+        predict_segmentation(
+            out_model, data, out, workers=workers, batch_size=2, on_error="skip", progress=False
+        )
+        files = [p for p in out.rglob("*") if p.is_file() and p.name != "manifest.root"]
+        outs[workers] = {  # the manifest names its folder: compared as if both were pred-0
+            p.relative_to(out).as_posix(): p.read_bytes().replace(out.name.encode(), b"pred-0")
+            for p in files
+        }
+    assert outs[0] == outs[2]  # every map, mask, overlay and table, byte for byte
+    assert len(outs[0]) == 3 * 7 + 4  # per image 3 maps, 3 masks, an overlay; 4 tables
+    burden = outs[0]["lesion_burden.csv"].decode().splitlines()
+    assert [row.split(",")[0] for row in burden[1:]] == ["i0", "i1", "i2"]  # manifest order
+    assert "broken.jpg" in json.loads(outs[0]["skipped.json"])[0]["problem"]
+    with pytest.raises(ImageLoadError, match=r"broken\.jpg: corrupt or truncated") as error:
+        predict_segmentation(out_model, data, tmp_path / "raised", workers=1, progress=False)
+    assert "\n" not in str(error.value)

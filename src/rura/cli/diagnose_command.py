@@ -9,7 +9,16 @@ from typing import Any
 
 import typer
 
-from rura.cli.options import BatchSize, Device, OnError, Seed, Workers, plain
+from rura.cli.options import (
+    BatchSize,
+    Device,
+    Engine,
+    OnError,
+    RayAddress,
+    Seed,
+    Workers,
+    plain,
+)
 
 
 def diagnose_command(
@@ -32,6 +41,8 @@ def diagnose_command(
     option: list[str] = typer.Option(
         [], "--option", help="Dataset option KEY=VALUE for dataset specs."
     ),
+    engine: Engine = "local",  # type: ignore[assignment]
+    ray_address: RayAddress = None,
 ) -> None:
     """Diagnose images with a pipeline model: diagnosis, disease score, lesion areas, overlay.
 
@@ -55,6 +66,8 @@ def diagnose_command(
         overlay_size=overlay_size,
         options=parse_reader_options(option),
         progress=not json_,
+        engine=plain(engine),
+        ray_address=ray_address,
     )
     # Built again rather than read back: another run may already be rewriting --out.
     bundle = load_bundle(model)

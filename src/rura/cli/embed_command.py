@@ -10,8 +10,10 @@ from rich.console import Console
 from rura.cli.options import (
     BatchSize,
     Device,
+    Engine,
     InputSide,
     OnError,
+    RayAddress,
     Seed,
     Workers,
     plain,
@@ -46,6 +48,8 @@ def embed_command(
     device: Device = "auto",
     on_error: OnError = "raise",
     seed: Seed = 0,
+    engine: Engine = "local",  # type: ignore[assignment]
+    ray_address: RayAddress = None,
 ) -> None:
     """Embed every image of DATA; a rerun is a cache hit, an interrupted run resumes."""
     from rura.data.spec import resolve_dataset
@@ -67,6 +71,8 @@ def embed_command(
         seed=seed,
         on_error=plain(on_error),
         normalize=normalize,
+        engine=plain(engine),
+        ray_address=ray_address,
     )
     console = Console(stderr=True)
     console.print(

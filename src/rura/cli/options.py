@@ -82,6 +82,15 @@ def check_device(value: str) -> str:
         raise typer.BadParameter(str(error).removeprefix("--device: ")) from None
 
 
+def check_engine(value: Any) -> Any:
+    """``--engine`` checked before any work: ``ray`` needs Ray installed (a one-line error
+    saying how to install it otherwise; Ray is imported only then)."""
+    from rura.engine import check_engine as check
+
+    check(plain(value))
+    return value
+
+
 def check_seed(value: int | None) -> int | None:
     """``--seed`` is a non-negative integer (numpy's and torch's seeds are)."""
     if value is not None and not 0 <= value <= MAX_SEED:
@@ -149,6 +158,8 @@ def plain(value: Any) -> Any:
 
 #: What to do with an unreadable image (``runtime.on_error``).
 ErrorPolicy = choices(RuntimeConfig, "on_error", "ErrorPolicy")
+#: What runs the image stages (``runtime.engine``).
+ExecutionEngine = choices(RuntimeConfig, "engine", "ExecutionEngine")
 #: The Siamese network's training loss (``similarity.loss``).
 SiameseLoss = choices(SimilarityConfig, "loss", "SiameseLoss")
 #: What ranks the known diseases (``similarity.rank_by``).
@@ -160,7 +171,7 @@ Augmentation = choices(SegmentationConfig, "augment", "Augmentation")
 
 _RUNTIME = RuntimeConfig.model_fields
 #: One meaning everywhere: unset (None) is automatic, 0 the main process, N that many workers.
-WORKERS_HELP = f"{_RUNTIME['workers'].description} Unset: chosen for this machine."
+WORKERS_HELP = _RUNTIME["workers"].description
 
 Device = Annotated[
     str,
@@ -187,6 +198,14 @@ InputSide = Annotated[
 OnError = Annotated[
     ErrorPolicy,  # type: ignore[valid-type]
     typer.Option("--on-error", help=_RUNTIME["on_error"].description),
+]
+Engine = Annotated[
+    ExecutionEngine,  # type: ignore[valid-type]
+    typer.Option("--engine", callback=check_engine, help=_RUNTIME["engine"].description),
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option("--ray-address", help=f"{_RUNTIME['ray_address'].description} (--engine ray)"),
 ]
 
 

@@ -12,8 +12,10 @@ from rura.cli.options import (
     Augmentation,
     BatchSize,
     Device,
+    Engine,
     LesionLoss,
     OnError,
+    RayAddress,
     Seed,
     Workers,
     config_option,
@@ -191,6 +193,8 @@ def predict(
     device: Device = "auto",
     on_error: OnError = "raise",
     seed: Seed = 0,
+    engine: Engine = "local",  # type: ignore[assignment]
+    ray_address: RayAddress = None,
 ) -> None:
     """Lesion probability maps, masks (source geometry), overlays and a manifest for embed."""
     import torch
@@ -208,6 +212,8 @@ def predict(
         batch_size=batch_size,
         device=device,
         on_error=plain(on_error),
+        engine=plain(engine),
+        ray_address=ray_address,
     )
     typer.echo(f"{len(manifest)} images -> masks, probabilities and overlays in {out}")
 

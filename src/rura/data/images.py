@@ -243,8 +243,26 @@ def field_of_view_box(pixels: np.ndarray, threshold: float | None = None) -> tup
     EyePACS photos, keeps its full width and is padded with black.
     """
     height, width = pixels.shape[:2]
-    step = max(1, min(height, width) // 256)
-    small = pixels[::step, ::step]
+    step = fov_sample_step(width, height)
+    return field_of_view_box_of_sample(pixels[::step, ::step], step, (width, height), threshold)
+
+
+def fov_sample_step(width: int, height: int) -> int:
+    """The stride :func:`field_of_view_box` samples an image of this size with (about 256
+    samples along the shorter side)."""
+    return max(1, min(height, width) // 256)
+
+
+def field_of_view_box_of_sample(
+    small: np.ndarray,
+    step: int,
+    size: tuple[int, int],
+    threshold: float | None = None,
+) -> tuple[int, ...]:
+    """:func:`field_of_view_box` of an image of ``size`` (width, height) from its every
+    ``step``-th pixel ``small`` (``pixels[::step, ::step]``): the same box, for callers that hold
+    the full image elsewhere (on a GPU) and fetch only the sample."""
+    width, height = size
     if small.ndim == 3:  # channel max, written out: numpy's max over a 3-wide axis is slow
         brightness = np.maximum(np.maximum(small[..., 0], small[..., 1]), small[..., 2])
     else:
@@ -367,6 +385,13 @@ def _decode(
                 image = handle.copy()
     source = (height, width) if turned else (width, height)
     return _to_rgb(image, path), scale, source
+
+
+def check_image_size(path: Path, width: int, height: int, max_pixels: int = MAX_PIXELS) -> None:
+    """Refuse an image of ``width`` x ``height`` px as :func:`load_image` does: a likely
+    decompression bomb above ``max_pixels``, a placeholder below :data:`MIN_IMAGE_SIDE`."""
+    _check_pixels(path, width, height, max_pixels)
+    _check_min_side(path, width, height)
 
 
 def _check_pixels(path: Path, width: int, height: int, max_pixels: int) -> None:

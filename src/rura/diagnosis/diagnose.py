@@ -58,6 +58,8 @@ def diagnose(
     overlay_size: int = 2048,
     options: dict[str, Any] | None = None,
     progress: bool = True,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> list[dict[str, Any]]:
     """Diagnose every image of ``inputs`` (image files, folders of images or dataset specs).
 
@@ -66,14 +68,17 @@ def diagnose(
     ``area_<lesion>`` (fraction of the field of view), ``pixels_<lesion>`` (source pixels) and
     ``overlay``; unreadable images, with ``on_error="skip"``, are rows with ``status`` skipped.
     ``seed`` defaults to the bundle's; ``overlay_size`` caps the overlays' longer side (0: none);
-    ``workers`` are image-decoding threads (None: up to 4).
+    ``workers`` are image-decoding threads (None: up to 4). ``engine`` ``ray`` examines the
+    images on Ray (:mod:`rura.engine`; ``ray_address``: the cluster to join): the same rows.
     """
     from rura.diagnosis.bundle import load_bundle
     from rura.diagnosis.model import DiagnosisModel, check_settings
+    from rura.engine import check_engine
     from rura.locks import folder_lock
 
     bundle = load_bundle(model_dir)
     check_settings(batch_size=batch_size, workers=workers, on_error=on_error)
+    engine = check_engine(engine)
     if overlay_size < 0:
         raise RuraError(f"overlay size {overlay_size}: must be 0 (source size) or more")
     model = DiagnosisModel(bundle, device=device, seed=seed)
@@ -91,6 +96,7 @@ def diagnose(
                 out, model, manifest,
                 settings={"batch_size": batch_size, "workers": workers, "on_error": on_error},
                 overlay_size=overlay_size, progress=progress,
+                engine={"engine": engine, "address": ray_address, "device": device},
             )  # fmt: skip
             _write_outputs(out, bundle, model.diagnoser, rows, model.lesions)
         except BaseException as error:  # a failed run leaves no half-written result behind
@@ -112,8 +118,10 @@ def _diagnose_into(
     settings: dict[str, Any],
     overlay_size: int,
     progress: bool,
+    engine: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """Diagnose the images in memory and draw their overlays into ``out``; one row per image."""
+    """Diagnose the images in memory and draw their overlays into ``out``; one row per image.
+    ``engine``: the engine's name, the Ray address and the device asked for."""
     from dataclasses import replace
 
     from rura.segmentation.predict import file_names
@@ -122,7 +130,16 @@ def _diagnose_into(
     paths = [manifest.image_path(index) for index in range(len(manifest))]
     names = file_names(manifest)
     findings, overlays = [], {}
-    found = model.examine(paths, masks=bool(lesions), progress=progress, **settings)
+    if engine["engine"] == "ray":
+        from rura.engine.ray_data import examined_findings
+
+        found = examined_findings(
+            model, paths, device=engine["device"], batch_size=settings["batch_size"],
+            on_error=settings["on_error"], masks=bool(lesions), progress=progress,
+            address=engine["address"],
+        )  # fmt: skip
+    else:
+        found = model.examine(paths, masks=bool(lesions), progress=progress, **settings)
     for index, item in enumerate(found):
         if item.masks is not None and item.features is not None:
             target = out / "overlays" / f"{names[index]}.png"

@@ -57,6 +57,14 @@ _TENSORS = {
     "scale": (_FLOATS, ("D",)),
 }
 _STATS = ("distance_mean", "distance_std", "burden_mean", "burden_std")
+#: Rows :meth:`ZeroShotDiagnoser.predict_clusters` and :meth:`~ZeroShotDiagnoser.score` take at
+#: a time against many anchors, so memory does not grow with the rows: 4,096 rows of 512 float64
+#: features are 16 MB, their distances to 2,000 anchors 66 MB. Against at most
+#: :data:`FEW_ANCHORS` (a centroid or medoid diagnoser) the work is a few passes over the rows,
+#: faster in small chunks: an eighth as many rows (at 2 anchors, 512-row chunks took a third to
+#: a half of the time of 4,096-row ones).
+CHUNK_ROWS = 4096
+FEW_ANCHORS = 16
 
 
 class DiagnoserSettings(StrictModel):
@@ -228,14 +236,18 @@ class ZeroShotDiagnoser:
         return self
 
     def predict_clusters(self, features: np.ndarray) -> np.ndarray:
-        """The cluster each row is assigned to."""
-        X = self._transform(np.asarray(features, np.float64))
-        distances = _distances(X, self.anchors_)
+        """The cluster each row is assigned to (rows taken ``CHUNK_ROWS`` at a time)."""
+        features = np.asarray(features)
+        clusters = np.empty(len(features), np.int64)
+        for rows in _row_blocks(len(features), len(self.anchors_)):
+            distances = _distances(self._transform(features[rows]), self.anchors_)
+            clusters[rows] = self._nearest_clusters(distances)
+        return clusters
+
+    def _nearest_clusters(self, distances: np.ndarray) -> np.ndarray:
         if not self.member_based_:
             return self.anchor_labels_[distances.argmin(axis=1)]
-        k = min(self.neighbours, len(self.anchors_))
-        nearest = np.argsort(distances, axis=1)[:, :k]
-        votes = self.anchor_labels_[nearest]
+        votes = self.anchor_labels_[_nearest_columns(distances, self.neighbours)]
         counts = np.stack([(votes == c).sum(axis=1) for c in range(len(self.centroids_))], 1)
         return counts.argmax(axis=1)
 
@@ -280,13 +292,17 @@ class ZeroShotDiagnoser:
         return (distance + lesions) / 2
 
     def score(self, features: np.ndarray) -> np.ndarray:
-        """A continuous disease score: higher means more like the disease clusters."""
-        X = self._transform(np.asarray(features, np.float64))
-        distances = _distances(X, self.anchors_)
+        """A continuous disease score: higher means more like the disease clusters (rows taken
+        ``CHUNK_ROWS`` at a time)."""
+        features = np.asarray(features)
         disease = self.cluster_is_disease_[self.anchor_labels_]
-        return _class_distance(distances[:, ~disease], self) - _class_distance(
-            distances[:, disease], self
-        )
+        scores = np.empty(len(features))
+        for rows in _row_blocks(len(features), len(self.anchors_)):
+            distances = _distances(self._transform(features[rows]), self.anchors_)
+            scores[rows] = _class_distance(distances[:, ~disease], self) - _class_distance(
+                distances[:, disease], self
+            )
+        return scores
 
     def save(self, directory: str | Path) -> Path:
         """Write the fitted diagnoser as safetensors + JSON."""
@@ -390,8 +406,13 @@ class ZeroShotDiagnoser:
             self.shift_, self.scale_ = X.mean(axis=0), np.where(std > 0, std, 1.0)
 
     def _transform(self, features: np.ndarray) -> np.ndarray:
-        X = _l2(features) if self.normalise == "l2" else np.asarray(features, np.float64)
-        return (X - self.shift_) / self.scale_
+        """The normalised float64 rows (a new array, updated in place: few passes, no
+        temporaries)."""
+        X = _l2(features) if self.normalise == "l2" else np.array(features, np.float64)
+        X -= self.shift_
+        if (self.scale_ != 1).any():
+            X /= self.scale_
+        return X
 
 
 def _log_burden(burden: np.ndarray | None, n: int) -> np.ndarray:
@@ -408,9 +429,16 @@ def _log_burden(burden: np.ndarray | None, n: int) -> np.ndarray:
 
 
 def _l2(features: np.ndarray) -> np.ndarray:
-    X = np.asarray(features, np.float64)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return X / np.where(norms > 0, norms, 1.0)
+    """Each row over its Euclidean length (zero rows kept), as a new float64 array."""
+    X = np.array(features, np.float64)
+    norms = np.sqrt(_row_squares(X))
+    X /= np.where(norms > 0, norms, 1.0)[:, None]
+    return X
+
+
+def _row_squares(X: np.ndarray) -> np.ndarray:
+    """Each row's squared Euclidean length, without an n×d temporary."""
+    return np.einsum("ij,ij->i", X, X)
 
 
 def _finite_rows(features: np.ndarray, what: str) -> np.ndarray:
@@ -423,8 +451,27 @@ def _finite_rows(features: np.ndarray, what: str) -> np.ndarray:
 
 
 def _distances(X: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    squared = (X**2).sum(1)[:, None] - 2 * X @ anchors.T + (anchors**2).sum(1)[None, :]
-    return np.sqrt(np.maximum(squared, 0.0))
+    """Euclidean distances ``(len(X), len(anchors))``: one matrix product, updated in place."""
+    distances = X @ anchors.T
+    distances *= -2
+    distances += _row_squares(X)[:, None]
+    distances += _row_squares(anchors)[None, :]
+    np.maximum(distances, 0.0, out=distances)
+    return np.sqrt(distances, out=distances)
+
+
+def _row_blocks(n: int, anchors: int) -> list[slice]:
+    """Consecutive slices of ``n`` rows, as many at a time as :data:`CHUNK_ROWS` says for
+    distances to ``anchors`` anchors."""
+    size = CHUNK_ROWS if anchors > FEW_ANCHORS else max(1, CHUNK_ROWS // 8)
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def _nearest_columns(distances: np.ndarray, k: int) -> np.ndarray:
+    """The columns of each row's ``k`` smallest distances, in no particular order."""
+    if k >= distances.shape[1]:
+        return np.broadcast_to(np.arange(distances.shape[1]), distances.shape)
+    return np.argpartition(distances, k - 1, axis=1)[:, :k]
 
 
 def _class_distance(distances: np.ndarray, model: ZeroShotDiagnoser) -> np.ndarray:
@@ -433,6 +480,8 @@ def _class_distance(distances: np.ndarray, model: ZeroShotDiagnoser) -> np.ndarr
     if not model.member_based_:
         return distances.min(axis=1)
     k = min(model.neighbours, distances.shape[1])
+    if k < distances.shape[1]:  # the k smallest, then sorted: a full sort's first k, cheaper
+        distances = np.partition(distances, k - 1, axis=1)[:, :k]
     return np.sort(distances, axis=1)[:, :k].mean(axis=1)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from rura.data.manifest import Manifest
 from rura.devices import autocast, resolve_device
+from rura.engine import check_engine
 from rura.errors import RuraError, option
 from rura.features.focus import FOCUS_MODES, TWO_STREAMS
 from rura.features.store import (
@@ -23,10 +25,12 @@ from rura.features.store import (
     PROGRESS,
     SKIPPED,
     FeatureStore,
+    check_feature_dtype,
     config_hash,
     create_matrix,
     manifest_digest,
     reserve,
+    write_rows,
 )
 from rura.io import (
     atomic_path,
@@ -63,26 +67,31 @@ def embed(
     device: str | None = None,
     seed: int = 0,
     on_error: str = "raise",
+    feature_dtype: str = "float32",
     min_lesion_pixels: int = 1,
     normalize: str = "none",
     progress: bool = True,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> FeatureStore:
     """Embed every image of ``manifest`` with ``backbone`` into ``out``.
 
     A rerun with the same inputs and settings returns the cached store at once; an interrupted
     run resumes from the last finished batch. ``focus`` other than ``none`` needs lesion masks in
     the manifest (``mask_<lesion>`` columns) for ``lesions``. ``normalize`` is the fundus
-    normalisation (:mod:`rura.data.normalize`) applied before the focus.
+    normalisation (:mod:`rura.data.normalize`) applied before the focus. ``engine`` ``ray``
+    runs the batches on Ray (:mod:`rura.engine`; ``ray_address``: the cluster to join) and
+    writes the same store: the engine is not part of the cache hash. ``feature_dtype`` float16
+    stores half the bytes (:mod:`rura.features.store`).
     """
-    import torch
-
     from rura.data.normalize import normalize_name
-    from rura.features.loader import FocusedImages, collate
+    from rura.features.loader import FocusedImages, batches
     from rura.locks import folder_lock
 
     out = Path(out)
     lesions = tuple(lesions)
     _check_arguments(manifest, focus, lesions, on_error)
+    engine = check_engine(engine)
     config = {
         "version": FEATURE_FORMAT_VERSION,
         "manifest": manifest_digest(manifest),
@@ -96,6 +105,8 @@ def embed(
         "min_lesion_pixels": min_lesion_pixels,
         "on_error": on_error,
         "normalize": normalize_name(normalize),
+        # float32 stays out of the hash, so stores written before the setting existed stay valid
+        **({} if check_feature_dtype(feature_dtype) == "float32" else {"dtype": feature_dtype}),
     }
     digest = config_hash(config)
     with folder_lock(out, "embed"), raise_if_disk_full(out), removed_on_user_error(out):
@@ -103,7 +114,7 @@ def embed(
         if previous is not None and previous.hash == digest and previous.complete:
             return previous
         resume = previous is not None and previous.hash == digest and (out / PARTIAL).is_file()
-        device = resolve_device(device)
+        requested, device = device, resolve_device(device)  # Ray's actors place the request
         model = prepared_backbone(backbone, weights=weights, seed=seed, device=device)
         size = image_size or int(model.preprocessing.input_size[-1])
         start = previous.done if resume and previous is not None else 0
@@ -123,15 +134,9 @@ def embed(
             normalize=config["normalize"],
             start=start,
         )
-        workers = min(4, os.cpu_count() or 1) if workers is None else workers
-        loader = torch.utils.data.DataLoader(
-            dataset,
-            batch_size=batch_size,
-            num_workers=workers,
-            collate_fn=collate,
-            pin_memory=device == "cuda",
-            persistent_workers=False,
-        )
+        # Decoded by worker processes while the model runs (unset: chosen for this machine);
+        # on CUDA copied ahead, and plain JPEGs decoded on the GPU (rura.features.loader).
+        loader = batches(dataset, batch_size=batch_size, workers=workers, device=device)
         # Rows past ``start`` may have been written before a kill: their skips and burdens are
         # dropped, as the rows are embedded again.
         embedded = {str(i) for i in manifest.table["id"].iloc[:start]}
@@ -140,9 +145,18 @@ def embed(
         with open(out / PARTIAL, "r+b") as handle:  # space reserved before it is mapped
             reserve(handle, 0, (out / PARTIAL).stat().st_size, fill=False)
         features = np.load(out / PARTIAL, mmap_mode="r+")
+        if engine == "ray":
+            from rura.engine.ray_data import embedded_batches
+
+            results = embedded_batches(
+                dataset, backbone=backbone, weights=weights, seed=seed, device=requested,
+                batch_size=batch_size, address=ray_address,
+            )  # fmt: skip
+        else:
+            results = _local_batches(loader, model, device)
         with progress_bar(progress, len(manifest), start, f"embedding with {backbone}") as advance:
-            for batch in loader:
-                output = backbone_features(model, batch["pixels"], device)
+            for batch in results:
+                output = batch["features"]
                 for row, (index, error) in enumerate(
                     zip(batch["index"], batch["error"], strict=True)
                 ):
@@ -152,7 +166,7 @@ def embed(
                         output[row] = np.nan
                         skipped.append({"id": manifest.table["id"].iat[index], "problem": error})
                 first, last = batch["index"][0], batch["index"][-1] + 1
-                features[first:last] = output
+                write_rows(features, first, output)
                 burden_rows += [
                     {"id": manifest.table["id"].iat[i], **b}
                     for i, b in zip(batch["index"], batch["burden"], strict=True)
@@ -169,6 +183,12 @@ def embed(
         del features
         os.replace(out / PARTIAL, out / FEATURES)  # complete: the matrix under its final name
         return FeatureStore.open(out)
+
+
+def _local_batches(loader: Any, model: Any, device: str) -> Iterator[dict[str, Any]]:
+    """The loader's batches with the backbone's ``features`` of each."""
+    for batch in loader:
+        yield {**batch, "features": backbone_features(model, batch["pixels"], device)}
 
 
 def prepared_backbone(backbone: str, *, weights: str | None, seed: int, device: str) -> Any:
@@ -240,7 +260,7 @@ def _start_fresh(out: Path, manifest: Manifest, config: dict, digest: str, dim: 
         elif path.exists():
             path.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    create_matrix(out / PARTIAL, len(manifest), dim)
+    create_matrix(out / PARTIAL, len(manifest), dim, config.get("dtype", "float32"))
     manifest.to_csv(out / MANIFEST)
     full = {**config, "hash": digest, "n": len(manifest), "dim": dim}
     write_text(out / CONFIG, json.dumps(full, indent=2))

@@ -3,6 +3,9 @@
 While ``embed`` runs, the matrix is ``features.npy.partial`` and ``progress.json`` counts the rows
 already on disk; the finished matrix is renamed to ``features.npy``, so a directory holding
 ``features.npy`` is complete and one that failed or was stopped never looks complete.
+
+The matrix is float32, or float16 (``feature_dtype``: half the disk and page cache; read back as
+float32).
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ PROGRESS = "progress.json"
 MANIFEST = "manifest.csv"
 SKIPPED = "skipped.json"
 BURDEN = "lesion_burden.csv"
+#: The dtypes a feature matrix can be stored in; the first is the default.
+FEATURE_DTYPES = ("float32", "float16")
+_FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
 def manifest_digest(manifest: Manifest) -> str:
@@ -92,9 +98,16 @@ class FeatureStore:
         return (self.directory / FEATURES).is_file() and self.done >= self.size
 
     @property
-    def features(self) -> np.ndarray:
-        """The (n, d) float32 feature matrix, memory-mapped read-only."""
+    def stored(self) -> np.ndarray:
+        """The (n, d) feature matrix as stored (float32 or float16), memory-mapped read-only."""
         return np.load(self.directory / FEATURES, mmap_mode="r")
+
+    @property
+    def features(self) -> np.ndarray:
+        """The (n, d) float32 feature matrix: memory-mapped read-only, or, for a float16 store,
+        read into memory as float32 (use :attr:`stored` to read such a store a part at a time)."""
+        matrix = self.stored
+        return matrix if matrix.dtype == np.float32 else np.asarray(matrix, np.float32)
 
     @property
     def skipped(self) -> list[dict[str, str]]:
@@ -127,17 +140,19 @@ class FeatureStore:
         write_text(self.directory / PROGRESS, json.dumps({"done": done}))
 
 
-def create_matrix(path: Path, rows: int, columns: int) -> None:
-    """Write an empty (rows, columns) float32 ``.npy`` file with its disk space reserved.
+def create_matrix(path: Path, rows: int, columns: int, dtype: str = "float32") -> None:
+    """Write an empty (rows, columns) ``.npy`` file of ``dtype`` (one of
+    :data:`FEATURE_DTYPES`) with its disk space reserved.
 
     Writing through a memory map to space the disk does not have kills the process with SIGBUS;
     reserved first, a full disk is a one-line error instead."""
+    stored = np.dtype(check_feature_dtype(dtype))
     header = {
-        "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+        "descr": np.lib.format.dtype_to_descr(stored),
         "fortran_order": False,
         "shape": (rows, columns),
     }
-    size = rows * columns * 4
+    size = rows * columns * stored.itemsize
     try:
         with atomic_open(path, "wb") as handle:
             np.lib.format.write_array_header_1_0(handle, header)
@@ -147,6 +162,29 @@ def create_matrix(path: Path, rows: int, columns: int) -> None:
         if is_disk_full(error):
             raise disk_full_error(path, size) from None
         raise
+
+
+def check_feature_dtype(dtype: str, what: str = "feature_dtype") -> str:
+    """``dtype`` if it is one of :data:`FEATURE_DTYPES`, else a one-line :class:`RuraError`."""
+    if dtype not in FEATURE_DTYPES:
+        raise RuraError(
+            f"{what}: {dtype!r} is not a feature dtype; choose {' or '.join(FEATURE_DTYPES)}"
+        )
+    return dtype
+
+
+def write_rows(matrix: np.ndarray, first: int, rows: np.ndarray) -> None:
+    """Write ``rows`` (float32) into ``matrix`` from row ``first``; a float16 matrix refuses
+    values beyond float16's range (65504) with a one-line :class:`RuraError` rather than store
+    infinities."""
+    if matrix.dtype == np.float16:
+        finite = np.abs(rows[np.isfinite(rows)])
+        if finite.size and float(finite.max()) > _FLOAT16_MAX:
+            raise RuraError(
+                f"features reach {float(finite.max()):.4g}, beyond float16's range "
+                f"({_FLOAT16_MAX:.0f}); store them as float32 (runtime.feature_dtype: float32)"
+            )
+    matrix[first : first + len(rows)] = rows
 
 
 def reserve(handle: IO[bytes], offset: int, length: int, *, fill: bool = True) -> None:

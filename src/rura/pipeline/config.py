@@ -323,15 +323,34 @@ class EvaluationConfig(Section):
 
 
 class RuntimeConfig(Section):
-    """Where and how the work runs; only seed_scope changes the results."""
+    """Where and how the work runs; only seed_scope and feature_dtype change the results."""
 
     device: str = Field("auto", description="Where to run: auto, cpu, cuda, cuda:N or mps.")
-    workers: int = Field(
-        0, ge=0, description="Worker processes that read the images (0: the main process)."
+    workers: int | None = Field(
+        None,
+        ge=0,
+        description="Worker processes that read the images while the model runs (0: the main "
+        "process; unset or auto: one core fewer than the machine has, at most 4 on the CPU "
+        "and 8 beside a GPU).",
     )
     batch_size: int = Field(32, ge=1, description="Images per batch for inference.")
+    feature_dtype: Literal["float32", "float16"] = Field(
+        "float32",
+        description="How feature stores hold the backbone features: float32, or float16 (half "
+        "the disk and memory, read back as float32).",
+    )
     on_error: Literal["raise", "skip"] = Field(
         "raise", description="Unreadable images: raise (stop) or skip (leave them out)."
+    )
+    engine: Literal["local", "ray"] = Field(
+        "local",
+        description="What decodes images and runs the models: local (this process) or "
+        "ray (Ray Data tasks and actors; needs the ray extra); the outputs are the same.",
+    )
+    ray_address: str | None = Field(
+        None,
+        description="The Ray cluster the ray engine joins (auto, HOST:6379 or "
+        "ray://HOST:10001); unset: a local Ray sized to this machine.",
     )
     seed_scope: Literal["diagnosis", "all"] = Field(
         "diagnosis",
@@ -339,6 +358,11 @@ class RuntimeConfig(Section):
         "segmentation and selection train once, with the first seed) or all (every stage up "
         "to diagnosis retrained per seed, in RUN/seeds/seedS/: about one run's time per seed).",
     )
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _auto_workers(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() == "auto" else value
 
     @field_validator("device")
     @classmethod

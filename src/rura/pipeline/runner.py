@@ -135,13 +135,15 @@ class Pipeline:
     def preflight(self) -> None:
         """Refuse, before any work or any write, what would make the run fail later or give
         a number that cannot be meant: an ``out`` that is a file, a device this machine lacks,
-        a target that no evaluation label names, a data set that cannot be read or holds the
-        target."""
+        an engine it has not installed, a target that no evaluation label names, a data set
+        that cannot be read or holds the target."""
         from rura.devices import resolve_device
+        from rura.engine import check_engine
 
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise RuraError(f"out: {self.run_dir} is a file; choose another out (a folder)")
         resolve_device(self.config.runtime.device, "runtime.device")
+        check_engine(self.config.runtime.engine, "runtime.engine")
         self.inputs.check_target()
         self.inputs.read_all()
 
@@ -414,6 +416,8 @@ class Pipeline:
             device=self.device,
             on_error=runtime.on_error,
             progress=self.progress,
+            engine=runtime.engine,
+            ray_address=runtime.ray_address,
         )
 
     def embed_set(
@@ -425,9 +429,11 @@ class Pipeline:
         lesions: tuple[str, ...],
         seed: int,
         backbone: str | None = None,
+        feature_dtype: str = "float32",
     ) -> FeatureStore:
         """Embed ``manifest`` into ``out`` as the run embeds (its backbone unless ``backbone``
-        is given, weights, size, normalisation and runtime); returns the feature store."""
+        is given, weights, size, normalisation and runtime), stored as ``feature_dtype``;
+        returns the feature store."""
         from rura.features.embed import embed
 
         config, runtime = self.config, self.config.runtime
@@ -445,9 +451,12 @@ class Pipeline:
             device=self.device,
             seed=seed,
             on_error=runtime.on_error,
+            feature_dtype=feature_dtype,
             min_lesion_pixels=config.segmentation.min_lesion_pixels,
             normalize=section.normalize,
             progress=self.progress,
+            engine=runtime.engine,
+            ray_address=runtime.ray_address,
         )
 
     # -- stage names --------------------------------------------------------------------------

@@ -100,6 +100,7 @@ class RunContext(Protocol):
         lesions: tuple[str, ...],
         seed: int,
         backbone: str | None = None,
+        feature_dtype: str = "float32",
     ) -> FeatureStore: ...
 
 

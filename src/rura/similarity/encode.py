@@ -21,14 +21,15 @@ def image_dataset(manifest: Manifest, size: int, preprocessing: Any) -> Any:
     return FocusedImages(manifest, size=size, mean=preprocessing.mean, std=preprocessing.std)
 
 
-def loader(dataset: Any, *, batch_size: int, workers: int, device: str, **kwargs: Any) -> Any:
-    """A ``DataLoader`` over ``dataset`` (pinned memory on CUDA)."""
+def loader(
+    dataset: Any, *, batch_size: int, workers: int | None, device: str, **kwargs: Any
+) -> Any:
+    """A ``DataLoader`` over ``dataset``: ``workers`` processes (unset: chosen for this machine)
+    prefetching batches, pinned memory on CUDA (:func:`rura.accel.loader_options`)."""
+    from rura.accel import loader_options
+
     return torch.utils.data.DataLoader(
-        dataset,
-        batch_size=batch_size,
-        num_workers=workers,
-        pin_memory=device == "cuda",
-        **kwargs,
+        dataset, batch_size=batch_size, **(loader_options(workers, device) | kwargs)
     )
 
 
@@ -39,27 +40,26 @@ def encode(
     size: int,
     preprocessing: Any,
     batch_size: int,
-    workers: int,
+    workers: int | None,
     device: str,
     progress: bool,
     description: str,
 ) -> np.ndarray:
-    """``function`` applied to every image of ``manifest``, as a float32 ``(n, d)`` matrix."""
-    from rura.features.loader import collate
+    """``function`` applied to every image of ``manifest``, as a float32 ``(n, d)`` matrix;
+    the images decoded by ``workers`` processes while it runs (on CUDA, JPEGs on the GPU:
+    :func:`rura.features.loader.batches`)."""
+    from rura.features.loader import batches
     from rura.progress import progress_bar
 
     dataset = image_dataset(manifest, size, preprocessing)
     rows: list[np.ndarray] = []
-    batches = loader(
-        dataset, batch_size=batch_size, workers=workers, device=device, collate_fn=collate
-    )
+    loaded = batches(dataset, batch_size=batch_size, workers=workers, device=device)
     with progress_bar(progress, len(manifest), 0, description) as advance:
-        for batch in batches:
+        for batch in loaded:
             failed = next((e for e in batch["error"] if e), "")
             if failed:
                 raise RuraError(failed)
-            pixels = batch["pixels"].to(device, non_blocking=True)
-            pixels = pixels.contiguous(memory_format=torch.channels_last)
+            pixels = batch["pixels"].contiguous(memory_format=torch.channels_last)
             with torch.inference_mode(), autocast(device):
                 rows.append(function(pixels).float().cpu().numpy())
             advance(len(pixels))

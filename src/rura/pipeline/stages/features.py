@@ -21,7 +21,13 @@ def _inputs(run: RunContext) -> object:
         "feature_lesions": run.feature_lesions,
         "min_lesion_pixels": config.segmentation.min_lesion_pixels,
         "seeds": local_seeds(config),  # seed_scope all: the others are the seeds stage's
+        # float32 (the default) stays out of the hash: runs from before the setting stay cached
+        **_dtype_input(config.runtime.feature_dtype),
     }
+
+
+def _dtype_input(feature_dtype: str) -> dict[str, str]:
+    return {} if feature_dtype == "float32" else {"feature_dtype": feature_dtype}
 
 
 def _outputs(run: RunContext) -> list[str]:
@@ -41,7 +47,12 @@ def _run(run: RunContext, resumable: bool) -> None:
                 shutil.copytree(run.seed_dir("features", first) / name, out)
                 continue
             store = run.embed_set(
-                manifest, out, focus=run.focus, lesions=run.feature_lesions, seed=seed
+                manifest,
+                out,
+                focus=run.focus,
+                lesions=run.feature_lesions,
+                seed=seed,
+                feature_dtype=config.runtime.feature_dtype,
             )
             if seed == first:
                 run.note_skipped("features", name, int(store.valid.sum()), store.size)
