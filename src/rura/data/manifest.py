@@ -74,7 +74,9 @@ class Manifest:
         import pandas as pd
 
         rows = list(records)
-        table = pd.DataFrame(rows, columns=_columns_of(rows))
+        # object columns: pandas' default string dtype (pyarrow) refuses undecodable file names
+        # before _normalise could name them
+        table = pd.DataFrame(rows, columns=_columns_of(rows), dtype=object)
         return cls(table, root, source=source, allow_outside_root=allow_outside_root)
 
     @classmethod
@@ -456,6 +458,8 @@ def _columns_of(rows: list[Mapping[str, Any]]) -> list[str]:
 
 
 def _normalise(table: pd.DataFrame, source: str) -> pd.DataFrame:
+    import pandas as pd
+
     missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
     # Only id, path and label are required on disk; the others default to empty.
     required_missing = [c for c in ("id", "path", "label") if c in missing]
@@ -471,8 +475,9 @@ def _normalise(table: pd.DataFrame, source: str) -> pd.DataFrame:
         table[column] = ""
     ordered = [*MANIFEST_COLUMNS, *(c for c in table.columns if c not in MANIFEST_COLUMNS)]
     table = table[ordered]
-    for column in table.columns:
-        table[column] = table[column].map(_as_text).astype(object)
+    for column in table.columns:  # object, not pandas' pyarrow strings (see from_records)
+        texts = [_as_text(value) for value in table[column]]
+        table[column] = pd.Series(texts, index=table.index, dtype=object)
     return table.reset_index(drop=True)
 
 
