@@ -5,7 +5,8 @@ Stages, each as rura runs it:
 
 - ``embed``: :func:`rura.features.embed.embed`, resnet18 at 224 px;
 - ``segment_predict``: :func:`rura.segmentation.predict_segmentation`, a U-Net saved as a model
-  folder (PNG maps and masks written at the source's size);
+  folder with the default ``background`` normalisation (which runs on the CPU), PNG maps and
+  masks written at the source's size;
 - ``siamese_encode``: :func:`rura.similarity.encode.encode` of a Siamese network's embedding;
 - ``segment_train``: :class:`rura.segmentation.data.LesionPatches` through the DataLoader and the
   optimiser step that ``rura segment train`` uses, one epoch (decoding included).
@@ -194,7 +195,10 @@ def predict_stage(
     pre = model.preprocessing
     save_config(folder, {
         "architecture": "unet", "encoder": s["encoder"], "lesions": LESIONS, "threshold": 0.5,
-        "preprocessing": {"size": size, "mean": list(pre.mean), "std": list(pre.std)},
+        "preprocessing": {
+            "size": size, "mean": list(pre.mean), "std": list(pre.std),
+            "normalize": "background",  # what rura segment train's models use on real photos
+        },
     })  # fmt: skip
     model = model.to(device).eval().to(memory_format=memory_format(device))
     ready = torch.randn(batch, 3, size, size, device=device)

@@ -23,8 +23,9 @@ differ).
 The last line is a JSON object: ``runs`` (one per size, stage and engine), ``ratio`` and
 ``ms_per_image`` per stage and size, and the ``differences``.
 
-On this project's 2-core machine, ``--sizes 10000`` takes about 15 minutes, ``50000`` about an
-hour and ``200000`` about four (writing the images first costs about a minute per 10,000).
+On this project's 2-core machine (shared with other jobs) ``--sizes 10000,50000`` took 62
+minutes: 12 for 10,000 images, 49 for 50,000; 200,000 would take about four hours more (not
+run). Writing the images, once, costs about a minute per 10,000.
 ``--quick`` is a smoke test (48 images, seconds of work after start-up); ``--model`` uses a
 pipeline model already built (at ``--size``) instead of building one.
 """
