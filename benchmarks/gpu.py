@@ -108,6 +108,11 @@ def timed(images: int, device: str, work: Callable[[], object]) -> float:
     return images / (time.perf_counter() - started)
 
 
+def chunks(n: int, batch: int) -> list[int]:
+    """The batch sizes a loader gives ``n`` images in: full batches, then the rest."""
+    return [min(batch, n - start) for start in range(0, n, batch)]
+
+
 def make_photos(root: Path, n: int, unique: int, source: tuple[int, int]) -> Manifest:
     """``n`` JPEGs (``unique`` distinct ones, hard-linked): the retina photo on a black canvas,
     shifted and tinted, with a lesion mask of random blobs per lesion."""
@@ -151,7 +156,9 @@ def embed_stage(manifest: Manifest, root: Path, device: str, workers: int | None
     def forward() -> float:
         backbone_features(model, ready, device)
         return timed(
-            n, device, lambda: [backbone_features(model, ready, device) for _ in range(0, n, batch)]
+            n,
+            device,
+            lambda: [backbone_features(model, ready[:k], device) for k in chunks(n, batch)],
         )
 
     def decode(on: str) -> float:
@@ -207,8 +214,8 @@ def predict_stage(
 
     def forward() -> float:
         def run() -> None:
-            for _ in range(0, n, batch):
-                model(ready).float().sigmoid().cpu()
+            for k in chunks(n, batch):
+                model(ready[:k]).float().sigmoid().cpu()
 
         with torch.inference_mode(), autocast(device):
             model(ready)
@@ -248,8 +255,8 @@ def encode_stage(manifest: Manifest, root: Path, device: str, workers: int | Non
 
     def forward() -> float:
         def run() -> None:
-            for _ in range(0, n, batch):
-                network.embed(ready).float().cpu()
+            for k in chunks(n, batch):
+                network.embed(ready[:k]).float().cpu()
 
         with torch.inference_mode(), autocast(device):
             network.embed(ready)
@@ -283,7 +290,8 @@ def train_stage(manifest: Manifest, root: Path, device: str, workers: int | None
     loss_fn = make_loss(settings.loss)
     pre = model.preprocessing
     batch, patch = s["batch"], s["patch"]
-    n = len(images) * s["patches"]
+    total = len(images) * s["patches"]
+    n = total // batch * batch if total > batch else total  # the loader drops the rest
     pixels = torch.randn(batch, 3, patch, patch, device=device)
     targets = (torch.rand(batch, 3, patch, patch, device=device) > 0.99).float()
 
@@ -307,7 +315,7 @@ def train_stage(manifest: Manifest, root: Path, device: str, workers: int | None
 
     def forward() -> float:
         step(pixels, targets)
-        return timed(n, device, lambda: [step(pixels, targets) for _ in range(0, n, batch)])
+        return timed(n, device, lambda: [step(pixels[:k], targets[:k]) for k in chunks(n, batch)])
 
     def decode() -> float:
         return timed(n, device, lambda: sum(1 for _ in on_device(loader(), device)))

@@ -51,25 +51,6 @@ def test_loader_options_prefetch_with_workers_and_pin_only_for_cuda():
     assert options["prefetch_factor"] == accel.PREFETCH_BATCHES and options["persistent_workers"]
 
 
-class _Niceness(torch.utils.data.Dataset):
-    def __len__(self):
-        return 1
-
-    def __getitem__(self, index):
-        import os
-
-        return os.nice(0)
-
-
-def test_cpu_workers_decode_at_a_lower_priority_than_the_model():
-    import os
-
-    assert "worker_init_fn" not in loader_options(2, "cuda")
-    options = loader_options(1, "cpu")
-    (niceness,) = torch.utils.data.DataLoader(_Niceness(), batch_size=None, **options)
-    assert niceness == min(19, os.nice(0) + accel.WORKER_NICENESS)
-
-
 def test_to_device_moves_every_tensor_and_keeps_the_rest():
     batch = {"pixels": torch.ones(2), "pairs": (torch.zeros(1), [torch.ones(1)]), "id": ["a"]}
     moved = to_device(batch, "meta")

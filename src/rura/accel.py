@@ -12,9 +12,7 @@ usual one-line :class:`~rura.data.images.ImageLoadError`.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -44,31 +42,16 @@ _DEVICE_MODES = ("RGB", "L")
 def loader_options(workers: int | None, device: str, *, persistent: bool = False) -> dict[str, Any]:
     """``torch.utils.data.DataLoader`` keywords for image batches: ``workers`` worker processes
     (unset: :func:`rura.devices.default_workers`) that decode while the model runs, each
-    :data:`PREFETCH_BATCHES` batches ahead, kept across epochs when ``persistent``, at a lower
-    priority than the model when it runs on the CPU (:func:`yield_to_the_model`); pinned memory
-    on CUDA, so copies to the GPU can be asynchronous."""
+    :data:`PREFETCH_BATCHES` batches ahead, kept across epochs when ``persistent``; pinned
+    memory on CUDA, so copies to the GPU can be asynchronous. (Decoding workers at a lower
+    priority than the model's threads were tried on 2 shared cores: no clear gain, and they
+    starve whenever another program runs.)"""
     count = resolve_workers(workers, device)
     options: dict[str, Any] = {"num_workers": count, "pin_memory": is_cuda(device)}
     if count:
         options["prefetch_factor"] = PREFETCH_BATCHES
         options["persistent_workers"] = persistent
-        if str(device) == "cpu":
-            options["worker_init_fn"] = yield_to_the_model
     return options
-
-
-#: How much less CPU priority decoding workers take than the model's threads on the CPU.
-WORKER_NICENESS = 10
-
-
-def yield_to_the_model(worker_id: int) -> None:
-    """A DataLoader worker's start when the CPU runs the model: lower its priority, so that the
-    model's threads (which wait for one another at every layer) are not the ones preempted;
-    the worker decodes in the cycles they leave, and at full speed whenever the model waits for
-    it. On 2 busy cores it lifted end-to-end embedding from 0.84 to 0.91 of the forward alone
-    (medians of 4 alternating rounds)."""
-    with contextlib.suppress(OSError):  # not allowed here: decode at the same priority
-        os.nice(WORKER_NICENESS)
 
 
 def to_device(value: Any, device: str, *, non_blocking: bool = False) -> Any:
