@@ -33,7 +33,13 @@ def test_embed_writes_features_and_reports(tmp_path):
     completed = invoke_rura(*args)
     assert completed.returncode == 0, completed.stderr
     assert "4 images -> 512 features" in completed.stderr
-    assert FeatureStore.open(tmp_path / "f").features.shape == (4, 512)
+    store = FeatureStore.open(tmp_path / "f")
+    assert store.features.shape == (4, 512)
+    half = invoke_rura(*args[:3], str(tmp_path / "half"), *args[4:], "--feature-dtype", "float16")
+    assert half.returncode == 0, half.stderr
+    stored = FeatureStore.open(tmp_path / "half")
+    assert stored.stored.dtype == np.float16 and stored.hash != store.hash
+    assert np.allclose(stored.features, store.features, rtol=1e-3, atol=1e-3)
 
 
 def test_embed_errors_are_one_line(tmp_path):

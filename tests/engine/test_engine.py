@@ -60,6 +60,26 @@ def test_a_run_with_engine_ray_is_refused_before_any_stage(no_ray, pipeline_data
     assert not (tmp_path / "run").exists()
 
 
+def test_a_run_whose_ray_address_does_not_answer_fails_before_any_stage(
+    pipeline_data, tmp_path, monkeypatch
+):
+    from types import SimpleNamespace
+
+    from rura.pipeline import Pipeline
+    from tests.pipeline.conftest import tiny_config
+
+    def init(**kwargs):
+        raise ConnectionError("Could not find any running Ray instance.")
+
+    fake = SimpleNamespace(is_initialized=lambda: False, init=init)
+    monkeypatch.setattr("rura.engine.session.require_ray", lambda where: fake)
+    runtime = {"engine": "ray", "ray_address": "10.0.0.1:6379"}
+    config = tiny_config(pipeline_data, tmp_path / "run", runtime=runtime)
+    with pytest.raises(RuraError, match=r"^runtime\.ray_address '10\.0\.0\.1:6379': could not"):
+        Pipeline.from_config(config, progress=False).run()
+    assert not (tmp_path / "run").exists()
+
+
 def test_an_unknown_engine_in_a_config_is_a_validation_error(pipeline_data, tmp_path):
     from rura.pipeline import Pipeline
     from tests.pipeline.conftest import tiny_config

@@ -69,30 +69,42 @@ def test_changed_settings_recompute(tmp_path):
     assert other.hash != first.hash
 
 
-def test_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
-    manifest = make_images(tmp_path / "data")
-    reference = np.array(embed(manifest, tmp_path / "ref", **SETTINGS).features)
-    original = store_module.FeatureStore.mark_done
+_MARK_DONE = store_module.FeatureStore.mark_done  # as rura defines it, whatever a test patches
+
+
+def interrupt_embedding(monkeypatch, after: int) -> None:
+    """The next embeds stop (KeyboardInterrupt) once ``after`` batches are on disk."""
     calls = []
 
     def interrupted(self, done):
-        original(self, done)
+        _MARK_DONE(self, done)
         calls.append(done)
-        if len(calls) == 2:
+        if len(calls) == after:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(store_module.FeatureStore, "mark_done", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        embed(manifest, tmp_path / "run", **SETTINGS)
-    monkeypatch.setattr(store_module.FeatureStore, "mark_done", original)
-    with pytest.raises(RuraError, match="stopped at 4/5"):
-        FeatureStore.open(tmp_path / "run")
-    seen = []
+
+
+def record_batches(monkeypatch) -> list[int]:
+    """The done counter of each batch written from now on (undoing an interruption)."""
+    seen: list[int] = []
     monkeypatch.setattr(
         store_module.FeatureStore,
         "mark_done",
-        lambda self, done: (seen.append(done), original(self, done)),
+        lambda self, done: (seen.append(done), _MARK_DONE(self, done)),
     )
+    return seen
+
+
+def test_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
+    manifest = make_images(tmp_path / "data")
+    reference = np.array(embed(manifest, tmp_path / "ref", **SETTINGS).features)
+    interrupt_embedding(monkeypatch, after=2)
+    with pytest.raises(KeyboardInterrupt):
+        embed(manifest, tmp_path / "run", **SETTINGS)
+    seen = record_batches(monkeypatch)
+    with pytest.raises(RuraError, match="stopped at 4/5"):
+        FeatureStore.open(tmp_path / "run")
     resumed = embed(manifest, tmp_path / "run", **SETTINGS)
     assert seen == [5]  # only the last image was embedded again
     assert np.allclose(np.array(resumed.features), reference, atol=1e-5)

@@ -11,6 +11,7 @@ from rura.cli.options import (
     BatchSize,
     Device,
     Engine,
+    FeatureDtype,
     InputSide,
     OnError,
     RayAddress,
@@ -48,6 +49,7 @@ def embed_command(
     device: Device = "auto",
     on_error: OnError = "raise",
     seed: Seed = 0,
+    feature_dtype: FeatureDtype = "float32",  # type: ignore[assignment]
     engine: Engine = "local",  # type: ignore[assignment]
     ray_address: RayAddress = None,
 ) -> None:
@@ -71,6 +73,7 @@ def embed_command(
         seed=seed,
         on_error=plain(on_error),
         normalize=normalize,
+        feature_dtype=plain(feature_dtype),
         engine=plain(engine),
         ray_address=ray_address,
     )

@@ -160,6 +160,8 @@ def plain(value: Any) -> Any:
 ErrorPolicy = choices(RuntimeConfig, "on_error", "ErrorPolicy")
 #: What runs the image stages (``runtime.engine``).
 ExecutionEngine = choices(RuntimeConfig, "engine", "ExecutionEngine")
+#: How feature stores hold the features (``runtime.feature_dtype``).
+StoredFeatureDtype = choices(RuntimeConfig, "feature_dtype", "StoredFeatureDtype")
 #: The Siamese network's training loss (``similarity.loss``).
 SiameseLoss = choices(SimilarityConfig, "loss", "SiameseLoss")
 #: What ranks the known diseases (``similarity.rank_by``).
@@ -202,6 +204,10 @@ OnError = Annotated[
 Engine = Annotated[
     ExecutionEngine,  # type: ignore[valid-type]
     typer.Option("--engine", callback=check_engine, help=_RUNTIME["engine"].description),
+]
+FeatureDtype = Annotated[
+    StoredFeatureDtype,  # type: ignore[valid-type]
+    typer.Option("--feature-dtype", help=_RUNTIME["feature_dtype"].description),
 ]
 RayAddress = Annotated[
     str | None,

@@ -44,10 +44,11 @@ class ActorPlan:
         }
 
 
-def connect(address: str | None = None) -> ModuleType:
+def connect(address: str | None = None, where: str | None = None) -> ModuleType:
     """The ``ray`` module, joined to a running Ray: this process's own if it has one, else the
     cluster at ``address`` (``auto``, ``HOST:6379``, ``ray://HOST:10001``), else a new local
-    one. An address nothing answers at is a one-line error."""
+    one. An address nothing answers at is a one-line error naming ``where`` (the setting that
+    gave the address; the ``ray_address`` option by default)."""
     ray = require_ray(option("engine", "ray"))
     if not ray.is_initialized():
         try:
@@ -58,7 +59,10 @@ def connect(address: str | None = None) -> ModuleType:
                 logging_level=logging.WARNING,
             )
         except (ConnectionError, ValueError, RuntimeError) as error:
-            where = option("ray_address", address) if address else option("engine", "ray")
+            if address:
+                where = f"{where} {address!r}" if where else option("ray_address", address)
+            else:
+                where = option("engine", "ray")
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
             raise RuraError(
                 f"{where}: could not join Ray ({first}); start one with `ray start --head` "

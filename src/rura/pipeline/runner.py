@@ -143,7 +143,11 @@ class Pipeline:
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise RuraError(f"out: {self.run_dir} is a file; choose another out (a folder)")
         resolve_device(self.config.runtime.device, "runtime.device")
-        check_engine(self.config.runtime.engine, "runtime.engine")
+        runtime = self.config.runtime
+        if check_engine(runtime.engine, "runtime.engine") == "ray" and runtime.ray_address:
+            from rura.engine.session import connect
+
+            connect(runtime.ray_address, "runtime.ray_address")  # a cluster that does not answer
         self.inputs.check_target()
         self.inputs.read_all()
 
