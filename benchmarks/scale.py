@@ -27,7 +27,8 @@ On this project's 2-core machine (shared with other jobs) ``--sizes 10000,50000`
 minutes: 12 for 10,000 images, 49 for 50,000; 200,000 would take about four hours more (not
 run). Writing the images, once, costs about a minute per 10,000.
 ``--quick`` is a smoke test (48 images, seconds of work after start-up); ``--model`` uses a
-pipeline model already built (at ``--size``) instead of building one.
+pipeline model already built (at ``--size``) instead of building one; ``--stages embed`` runs
+one stage (``diagnose`` takes two to three times as long as ``embed`` per image).
 """
 
 from __future__ import annotations
@@ -234,32 +235,38 @@ def timed(engine: str, stage: str, n: int, work, *arguments) -> tuple[dict, obje
     return run, output
 
 
-def measure(n: int, manifest: Path, model: Path, work: Path, args) -> tuple[list, dict]:
-    """Embed, then diagnose, ``n`` images with each engine, in the order local, ray, ray,
-    local (a load that drifts over the run favours neither); the runs and how far the two
-    engines' outputs are apart. Each output is removed once read."""
-    runs, features, rows = [], {}, {}
-    for engine in ("local", "ray"):
+#: The stages measured, in the order they run (``--stages``).
+STAGES = ("embed", "diagnose")
+
+
+def measure(n: int, manifest: Path, model: Path | None, work: Path, args) -> tuple[list, dict]:
+    """Embed, then diagnose (those of ``args.stages``), ``n`` images with each engine, in the
+    order local, ray, ray, local (a load that drifts over the run favours neither); the runs
+    and how far the two engines' outputs are apart. Each output is removed once read."""
+    runs, features, rows, differences = [], {}, {}, {}
+    for engine in ("local", "ray") if "embed" in args.stages else ():
         run, features[engine] = timed(
             engine, "embed", n, run_embed, manifest, work / engine, engine, args
         )
         runs.append(run)
         shutil.rmtree(work / engine)
-    for engine in ("ray", "local"):
+    if features:
+        difference = np.abs(features["ray"] - features["local"]).max()
+        differences["max_feature_diff"] = float(difference)
+    for engine in ("ray", "local") if "diagnose" in args.stages else ():
         run, rows[engine] = timed(
             engine, "diagnose", n, run_diagnose, manifest, model, work / engine, engine, args
         )
         runs.append(run)
         shutil.rmtree(work / engine)
-    scores = {e: np.array([row["score"] for row in rows[e]], float) for e in rows}
-    differing = sum(
-        a["diagnosis"] != b["diagnosis"] for a, b in zip(rows["ray"], rows["local"], strict=True)
-    )
-    return runs, {
-        "max_feature_diff": float(np.abs(features["ray"] - features["local"]).max()),
-        "max_score_diff": float(np.abs(scores["ray"] - scores["local"]).max()),
-        "diagnoses_differing": differing,
-    }
+    if rows:
+        scores = {e: np.array([row["score"] for row in rows[e]], float) for e in rows}
+        differences["max_score_diff"] = float(np.abs(scores["ray"] - scores["local"]).max())
+        differences["diagnoses_differing"] = sum(
+            a["diagnosis"] != b["diagnosis"]
+            for a, b in zip(rows["ray"], rows["local"], strict=True)
+        )
+    return runs, differences
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -274,12 +281,20 @@ def main(argv: list[str] | None = None) -> dict:
         "--model", type=Path, help="a pipeline model (at --size) to use instead of building one"
     )
     parser.add_argument("--quick", action="store_true", help="48 images: a smoke test")
+    parser.add_argument(
+        "--stages", default="embed,diagnose", help="which stages to run: embed, diagnose or both"
+    )
     args = parser.parse_args(argv)
+    args.stages = [stage.strip() for stage in args.stages.split(",") if stage.strip()]
+    if not args.stages or not set(args.stages) <= set(STAGES):
+        parser.error(f"--stages: choose from {', '.join(STAGES)}")
     sizes = [48] if args.quick else [int(n) for n in args.sizes.split(",")]
     if args.quick:
         args.batch_size = 16
     args.data.mkdir(parents=True, exist_ok=True)
-    model = args.model or pipeline_model(args.data, args.size)
+    model = args.model or (
+        pipeline_model(args.data, args.size) if "diagnose" in args.stages else None
+    )
     manifests = {n: images(args.data, n, args.size) for n in sizes}
     import ray
 
@@ -298,7 +313,7 @@ def main(argv: list[str] | None = None) -> dict:
     finally:
         if ours:
             ray.shutdown()
-    result = summary(runs, sizes)
+    result = summary(runs, sizes, args.stages)
     result.update(
         images_px=args.size,
         batch_size=args.batch_size,
@@ -311,13 +326,13 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
-def summary(runs: list[dict], sizes: list[int]) -> dict:
+def summary(runs: list[dict], sizes: list[int], stages: list[str]) -> dict:
     """Per stage and size: the Ray/local throughput ratio and each engine's seconds per image;
     printed, and returned for the JSON line."""
     seconds = {(r["stage"], r["engine"], r["n"]): r["seconds"] for r in runs}
     ratio: dict[str, dict[str, float]] = {}
     per_image: dict[str, dict[str, list[float]]] = {}
-    for stage in ("embed", "diagnose"):
+    for stage in (stage for stage in STAGES if stage in stages):
         ratio[stage] = {
             str(n): round(seconds[stage, "local", n] / seconds[stage, "ray", n], 3) for n in sizes
         }

@@ -34,3 +34,15 @@ def test_scale_benchmark_prints_its_json(tmp_path, tmp_path_factory, monkeypatch
     same = result["differences"]["48"]  # the engines agree
     assert same["max_feature_diff"] < 1e-5 and same["max_score_diff"] < 1e-5
     assert same["diagnoses_differing"] == 0
+
+
+def test_an_unknown_stage_is_refused(tmp_path, monkeypatch, capsys):
+    script = REPO / "benchmarks" / "scale.py"
+    argv = ["--quick", "--data", str(tmp_path), "--stages", "embed,train"]
+    monkeypatch.setattr(sys, "argv", [str(script), *argv])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(script), run_name="__main__")
+    assert (
+        exit_.value.code == 2 and "--stages: choose from embed, diagnose" in capsys.readouterr().err
+    )
+    assert not any(tmp_path.iterdir())  # refused before any image is written
