@@ -36,6 +36,29 @@ def test_autocast_on_this_gpu_runs_in_its_reduced_precision():
         assert layer(torch.ones(1, 4, device="cuda")).dtype == expected
 
 
+def test_gradients_are_scaled_only_where_the_model_runs_in_float16(monkeypatch):
+    precision = {"cpu": None, "cuda": torch.float16, "cuda:1": torch.bfloat16}
+    monkeypatch.setattr(devices, "autocast_dtype", lambda device: precision[device])
+    monkeypatch.setattr(torch.amp, "GradScaler", lambda device, enabled: (device, enabled))
+    scalers = [devices.grad_scaler(name) for name in precision]
+    assert scalers == [("cuda", False), ("cuda", True), ("cuda", False)]
+
+
+def test_a_disabled_scaler_leaves_the_step_as_it_was():
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(3, 1)
+    plain = torch.nn.Linear(3, 1)
+    plain.load_state_dict(layer.state_dict())
+    scaled, unscaled = (torch.optim.SGD(m.parameters(), lr=0.1) for m in (layer, plain))
+    scaler, x = devices.grad_scaler("cpu"), torch.randn(5, 3)
+    scaler.scale(layer(x).square().mean()).backward()
+    scaler.step(scaled)
+    scaler.update()
+    plain(x).square().mean().backward()
+    unscaled.step()
+    assert torch.equal(layer.weight, plain.weight) and torch.equal(layer.bias, plain.bias)
+
+
 def test_inference_is_channels_last_everywhere_training_only_on_cuda():
     assert memory_format("cpu") is torch.channels_last
     assert memory_format("cuda") is torch.channels_last

@@ -91,6 +91,16 @@ def autocast(device: str) -> Any:
     return torch.autocast("cuda", dtype=dtype)
 
 
+def grad_scaler(device: str) -> Any:
+    """A ``torch.amp.GradScaler`` for training under :func:`autocast`: on when the model runs in
+    float16 (CUDA GPUs before Ampere, whose gradients would underflow unscaled), a pass-through
+    otherwise (bfloat16 has float32's range; the CPU trains in float32)."""
+    import torch
+
+    enabled = autocast_dtype(device) == torch.float16
+    return torch.amp.GradScaler("cuda", enabled=enabled)
+
+
 def memory_format(device: str, *, training: bool = False) -> Any:
     """The layout convolutions run fastest in on ``device``: channels-last for inference
     everywhere (CUDA's tensor cores and the CPU's oneDNN kernels read NHWC: a U-Net at 512 px

@@ -211,3 +211,13 @@ def test_resume_rewrites_the_best_model_from_the_checkpoint(tiny_synth, tiny_mod
     assert config == full
     want, got = load_file(str(source / WEIGHTS)), load_file(str(out / WEIGHTS))
     assert all(torch.equal(want[k], got[k]) for k in want) and want.keys() == got.keys()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_the_gpu_runs_in_reduced_precision_and_learns(tiny_synth, tmp_path):
+    """On CUDA the U-Net trains channels-last under autocast (bf16, or fp16 with a scaler)."""
+    config = train_segmenter(
+        tiny_synth, tmp_path / "gpu", tiny_settings(), device="cuda", progress=False
+    )
+    losses = [row["loss"] for row in config["history"]]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]

@@ -278,7 +278,7 @@ def train(
     """Fine-tune ``net`` (backbone and head) with cross-entropy; the mean loss of each epoch."""
     import torch
 
-    from rura.devices import autocast
+    from rura.devices import autocast, grad_scaler
     from rura.similarity.train import augment
     from rura.training import Epoch, fit
 
@@ -295,7 +295,7 @@ def train(
     mean = torch.tensor(preprocessing.mean)[:, None, None]
     std = torch.tensor(preprocessing.std)[:, None, None]
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
-    scaler = torch.amp.GradScaler("cuda", enabled=str(device).startswith("cuda"))
+    scaler = grad_scaler(device)
     loss_function = torch.nn.CrossEntropyLoss()
 
     def train_epoch(epoch: Epoch) -> dict[str, Any]:

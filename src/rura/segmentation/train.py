@@ -101,7 +101,7 @@ def train_segmenter(
 
     from rura.api import create_segmenter
     from rura.data.normalize import normalize_name
-    from rura.devices import resolve_device
+    from rura.devices import autocast, grad_scaler, is_cuda, memory_format, resolve_device
     from rura.io import removed_on_user_error
     from rura.locks import folder_lock
     from rura.segmentation.data import EpochSampler, LesionPatches, WholeImages, split_manifest
@@ -132,6 +132,9 @@ def train_segmenter(
             num_classes=len(channels),
             weights=settings.weights,
         ).to(device)
+        layout = memory_format(device, training=True)  # channels-last on CUDA
+        model.to(memory_format=layout)
+        scaler = grad_scaler(device)  # float16 GPUs only
         mean, std = tuple(model.preprocessing.mean), tuple(model.preprocessing.std)
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
@@ -160,7 +163,7 @@ def train_segmenter(
             num_workers=workers,
             persistent_workers=workers > 0,
             drop_last=len(patches) > settings.batch_size,
-            pin_memory=device == "cuda",
+            pin_memory=is_cuda(device),
         )
         validation = WholeImages(
             val_rows, channels, size=settings.size, mean=mean, std=std, normalize=settings.normalize
@@ -178,11 +181,15 @@ def train_segmenter(
             total, count = 0.0, 0
             dice = f"{epoch.best['score']:.3f}" if epoch.best is not None else "-"
             for pixels, targets in loader:
-                pixels, targets = pixels.to(device), targets.to(device)
+                pixels = pixels.to(device, non_blocking=True).contiguous(memory_format=layout)
+                targets = targets.to(device, non_blocking=True)
                 optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model(pixels), targets)
-                loss.backward()
-                optimizer.step()
+                with autocast(device):  # bf16 (or fp16) on CUDA; float32 elsewhere
+                    logits = model(pixels)
+                loss = loss_fn(logits.float(), targets)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
                 total, count = total + float(loss.detach()) * len(pixels), count + len(pixels)
                 epoch.advance(1, loss=f"{total / count:.4f}", dice=dice)
             return {"lr": lr, "loss": total / max(count, 1)}
@@ -257,6 +264,7 @@ def validate(
     import numpy as np
     import torch
 
+    from rura.devices import autocast
     from rura.segmentation.inference import THRESHOLD_GRID, Predictor
     from rura.segmentation.metrics import Confusion
 
@@ -277,7 +285,8 @@ def validate(
     total = 0.0
     with torch.inference_mode():
         for batch in loader:
-            logits = model(batch["pixels"].to(device)).float()
+            with autocast(device):
+                logits = model(batch["pixels"].to(device)).float()
             masks = batch["masks"].to(device)
             total += float(loss_fn(logits, masks.float())) * len(masks)
             probs = logits.sigmoid().cpu().numpy()

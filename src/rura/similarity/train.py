@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from rura.data.manifest import Manifest
-from rura.devices import autocast
+from rura.devices import autocast, grad_scaler
 from rura.errors import RuraError, option
 from rura.io import (
     check_output_folder,
@@ -215,6 +215,7 @@ class _Run:
         progress: bool,
     ) -> None:
         self.model, self.settings, self.size, self.device = model, settings, size, device
+        self.scaler = grad_scaler(device)  # float16 GPUs only: a pass-through elsewhere
         self.progress = progress
         self.train_set, self.val_set = train_set, val_set
         self.train_labels = train_set.table["label"].to_numpy()
@@ -337,8 +338,9 @@ class _Run:
             positive_weight=settings.positive_weight,
         )
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimizer)
+        self.scaler.update()
         return float(loss.detach())
 
     def _fit_cached(
