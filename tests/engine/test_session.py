@@ -32,8 +32,9 @@ def test_cuda_on_a_cluster_without_gpus_is_a_one_line_error():
     ("cpus", "actors", "reserved", "threads"),
     [
         ((1,), 1, 0, 1),  # reserves no CPU, or the decoding tasks would never start
-        ((2,), 1, 1, 1),  # one CPU left to decoding
-        ((8,), 1, 6, 6),
+        ((2,), 1, 1, 2),  # one CPU reserved for decoding; torch's threads use both
+        ((4,), 1, 3, 4),
+        ((8,), 1, 6, 6),  # from 8 CPUs, the spare ones are decoding's alone
         ((16,), 3, 4, 4),
         ((16, 16), 6, 4, 4),  # per node
     ],
