@@ -23,9 +23,10 @@ differ).
 The last line is a JSON object: ``runs`` (one per size, stage and engine), ``ratio`` and
 ``ms_per_image`` per stage and size, and the ``differences``.
 
-On this project's 2-core machine (shared with other jobs) ``--sizes 10000,50000`` took 62
-minutes: 12 for 10,000 images, 49 for 50,000; 200,000 would take about four hours more (not
-run). Writing the images, once, costs about a minute per 10,000.
+On this project's 2-core machine, shared with other jobs, ``--sizes 10000,50000`` took 62
+minutes (12 for 10,000 images, 49 for 50,000); idle, ``--sizes 200000 --stages embed`` took 20
+minutes, and diagnose runs about three times as long as embed per image. Writing the images,
+once, costs about a minute per 10,000 (copies of a pool).
 ``--quick`` is a smoke test (48 images, seconds of work after start-up); ``--model`` uses a
 pipeline model already built (at ``--size``) instead of building one; ``--stages embed`` runs
 one stage (``diagnose`` takes two to three times as long as ``embed`` per image).
