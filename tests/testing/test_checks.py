@@ -121,3 +121,14 @@ def test_check_modality_rejects_duplicate_codes():
 
     with pytest.raises(AssertionError, match="duplicate"):
         check_modality(modality)
+
+
+def test_a_namespace_is_skipped_with_how_to_check_a_member_and_a_member_passes():
+    from rura.testing.checks import run_conformance_check
+
+    outcome = run_conformance_check("backbone", "timm/*")
+    assert outcome == (
+        "skipped: a namespace, whose members are built by name: check one with "
+        "rura.testing.check_backbone('timm/NAME')"
+    )
+    assert run_conformance_check("backbone", "timm/resnet18") == "passed"

@@ -195,10 +195,19 @@ def check_modality(factory_or_name: Callable[..., Any] | str) -> Any:
 
 def run_conformance_check(kind: Kind, name: str) -> str:
     """Run the check for registered ``kind`` ``name``: ``"passed"``, ``"skipped: ..."`` or raise.
+    A namespace registration (``ns/*``) is skipped: it needs a member's name to build anything.
 
     A clusterer's registration may lower the blob-recovery bar with the metadata
     ``check_min_adjusted_rand`` (with a comment saying why); ``deterministic=True`` is checked.
     """
+    from rura.registry import NAMESPACE_SUFFIX
+
+    if name.endswith(NAMESPACE_SUFFIX):  # its factory takes the member's name first
+        namespace = name.removesuffix(NAMESPACE_SUFFIX)
+        return (
+            f"skipped: a namespace, whose members are built by name: check one with "
+            f"rura.testing.check_{kind}('{namespace}/NAME')"
+        )
     if kind == "clusterer":
         from rura.plugins import get_registry
 

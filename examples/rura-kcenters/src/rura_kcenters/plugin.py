@@ -22,4 +22,6 @@ def register_clusterers(register: Any) -> None:
         make_kcenters,
         summary="Greedy farthest-first k-centers (example third-party plugin)",
         family="centroid",
+        predicts=True,  # the nearest centre
+        deterministic=False,  # the first centre is drawn from the seed
     )
