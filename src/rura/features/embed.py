@@ -25,9 +25,9 @@ from rura.features.store import (
     PROGRESS,
     SKIPPED,
     FeatureStore,
-    check_feature_dtype,
     config_hash,
     create_matrix,
+    dtype_in_hash,
     manifest_digest,
     reserve,
     write_rows,
@@ -105,8 +105,7 @@ def embed(
         "min_lesion_pixels": min_lesion_pixels,
         "on_error": on_error,
         "normalize": normalize_name(normalize),
-        # float32 stays out of the hash, so stores written before the setting existed stay valid
-        **({} if check_feature_dtype(feature_dtype) == "float32" else {"dtype": feature_dtype}),
+        **dtype_in_hash(feature_dtype),
     }
     digest = config_hash(config)
     with folder_lock(out, "embed"), raise_if_disk_full(out), removed_on_user_error(out):
@@ -134,9 +133,6 @@ def embed(
             normalize=config["normalize"],
             start=start,
         )
-        # Decoded by worker processes while the model runs (unset: chosen for this machine);
-        # on CUDA copied ahead, and plain JPEGs decoded on the GPU (rura.features.loader).
-        loader = batches(dataset, batch_size=batch_size, workers=workers, device=device)
         # Rows past ``start`` may have been written before a kill: their skips and burdens are
         # dropped, as the rows are embedded again.
         embedded = {str(i) for i in manifest.table["id"].iloc[:start]}
@@ -153,6 +149,9 @@ def embed(
                 batch_size=batch_size, address=ray_address,
             )  # fmt: skip
         else:
+            # Decoded by worker processes while the model runs (unset: chosen for this machine);
+            # on CUDA copied ahead, and plain JPEGs decoded on the GPU (rura.features.loader).
+            loader = batches(dataset, batch_size=batch_size, workers=workers, device=device)
             results = _local_batches(loader, model, device)
         with progress_bar(progress, len(manifest), start, f"embedding with {backbone}") as advance:
             for batch in results:

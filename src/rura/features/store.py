@@ -173,6 +173,14 @@ def check_feature_dtype(dtype: str, what: str = "feature_dtype") -> str:
     return dtype
 
 
+def dtype_in_hash(feature_dtype: str) -> dict[str, str]:
+    """What a content hash holds of ``feature_dtype``: nothing for float32 (the default), so
+    stores and runs from before the setting existed stay cached; ``{"dtype": ...}`` otherwise."""
+    if check_feature_dtype(feature_dtype) == FEATURE_DTYPES[0]:
+        return {}
+    return {"dtype": feature_dtype}
+
+
 def write_rows(matrix: np.ndarray, first: int, rows: np.ndarray) -> None:
     """Write ``rows`` (float32) into ``matrix`` from row ``first``; a float16 matrix refuses
     values beyond float16's range (65504) with a one-line :class:`RuraError` rather than store

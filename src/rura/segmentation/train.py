@@ -99,9 +99,10 @@ def train_segmenter(
     """
     import torch
 
+    from rura.accel import loader_options
     from rura.api import create_segmenter
     from rura.data.normalize import normalize_name
-    from rura.devices import autocast, grad_scaler, is_cuda, memory_format, resolve_device
+    from rura.devices import autocast, grad_scaler, memory_format, resolve_device
     from rura.io import removed_on_user_error
     from rura.locks import folder_lock
     from rura.segmentation.data import EpochSampler, LesionPatches, WholeImages, split_manifest
@@ -160,10 +161,8 @@ def train_segmenter(
             patches,
             batch_size=settings.batch_size,
             sampler=sampler,
-            num_workers=workers,
-            persistent_workers=workers > 0,
             drop_last=len(patches) > settings.batch_size,
-            pin_memory=is_cuda(device),
+            **loader_options(workers, device, persistent=True),
         )
         validation = WholeImages(
             val_rows, channels, size=settings.size, mean=mean, std=std, normalize=settings.normalize

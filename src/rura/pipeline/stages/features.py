@@ -12,6 +12,8 @@ from rura.pipeline.stages.seeds import local_seeds
 
 
 def _inputs(run: RunContext) -> object:
+    from rura.features.store import dtype_in_hash
+
     config = run.config
     return set_inputs(run) | {
         "diagnosis": config.diagnosis.model_dump(
@@ -21,13 +23,8 @@ def _inputs(run: RunContext) -> object:
         "feature_lesions": run.feature_lesions,
         "min_lesion_pixels": config.segmentation.min_lesion_pixels,
         "seeds": local_seeds(config),  # seed_scope all: the others are the seeds stage's
-        # float32 (the default) stays out of the hash: runs from before the setting stay cached
-        **_dtype_input(config.runtime.feature_dtype),
+        **dtype_in_hash(config.runtime.feature_dtype),
     }
-
-
-def _dtype_input(feature_dtype: str) -> dict[str, str]:
-    return {} if feature_dtype == "float32" else {"feature_dtype": feature_dtype}
 
 
 def _outputs(run: RunContext) -> list[str]:
