@@ -9,9 +9,10 @@ Parts (``--parts``, a comma list; all by default):
   resident memory of the fit, against the same path with MiniBatchKMeans on every row (the
   baseline, ``precluster_fit_rows=None``) in the same run; ARI against exact Ward on a 10,000-row
   subsample, and of each against the clusters that generated the rows;
-- ``predict``: the diagnoser's ``predict`` + ``score`` on 1,000,000 rows, chunked, against the
-  unchunked computation (the code before chunking, reproduced here) on 100,000 rows: rows per
-  second and equal outputs;
+- ``predict``: the diagnoser's ``assess`` (prediction, score and cluster of each row from one
+  chunked distance pass) on 1,000,000 rows, against the unchunked ``predict`` + ``score`` (the
+  code before chunking, reproduced here) and the chunked separate ``predict()`` and ``score()``
+  calls on 100,000 rows: rows per second and equal outputs;
 - ``pam``: ``pam`` (BUILD + FasterPAM) against scikit-learn-extra's PAM (and the ``kmedoids``
   package's own ``KMedoids``) at 5,000 × 512: best of three interleaved runs after a warm-up,
   speed-up and loss ratio;
@@ -261,10 +262,13 @@ def bench_predict(n: int, dim: int, n_fit: int, baseline_rows: int) -> dict[str,
         model = ZeroShotDiagnoser(clusterer, seed=0).fit(fit, reference=fit[fit_truth == 0][:20])
         tracemalloc.start()  # numpy's allocations, beyond the rows and the outputs
         start, cpu = time.perf_counter(), time.process_time()
-        predicted, scores = model.predict(X), model.score(X)
+        predicted, scores, _ = model.assess(X)
         t_new, cpu_new = time.perf_counter() - start, time.process_time() - cpu
         peak_new = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
+        start = time.perf_counter()
+        separate = model.predict(X[:baseline_rows]), model.score(X[:baseline_rows])
+        t_separate = time.perf_counter() - start
         tracemalloc.start()
         start, cpu = time.perf_counter(), time.process_time()
         old_predicted, old_scores = _unchunked_predict_and_score(model, X[:baseline_rows])
@@ -274,7 +278,8 @@ def bench_predict(n: int, dim: int, n_fit: int, baseline_rows: int) -> dict[str,
         rate_new, rate_old = n / t_new, baseline_rows / t_old
         print(
             f"predict+score {clusterer} ({len(model.anchors_)} anchors): {n} rows {t_new:.1f}s; "
-            f"unchunked {baseline_rows} rows {t_old:.1f}s",
+            f"unchunked {baseline_rows} rows {t_old:.1f}s; predict() and score() on "
+            f"{baseline_rows} rows {t_separate:.1f}s",
             file=sys.stderr,
         )
         out |= {
@@ -290,6 +295,16 @@ def bench_predict(n: int, dim: int, n_fit: int, baseline_rows: int) -> dict[str,
             f"predict_{clusterer}_rows_per_s": round(rate_new),
             f"predict_{clusterer}_unchunked_rows_per_s": round(rate_old),
             f"predict_{clusterer}_speedup": round(rate_new / rate_old, 2),
+            f"predict_{clusterer}_separate_calls_seconds_{_key(baseline_rows)}": round(
+                t_separate, 2
+            ),
+            f"predict_{clusterer}_one_pass_speedup_over_separate_calls": round(
+                (n / t_new) / (baseline_rows / t_separate), 2
+            ),
+            f"predict_{clusterer}_separate_calls_agree": bool(
+                np.array_equal(separate[0], predicted[:baseline_rows])
+                and np.allclose(separate[1], scores[:baseline_rows], rtol=0, atol=1e-12)
+            ),
             f"predict_{clusterer}_same_predictions": bool(
                 np.array_equal(predicted[:baseline_rows], old_predicted)
             ),

@@ -27,6 +27,7 @@ def test_cluster_benchmark_quick_prints_every_part(monkeypatch, capsys):
     for clusterer in ("agg", "kmeans"):
         assert result[f"predict_{clusterer}_same_predictions"] is True
         assert result[f"predict_{clusterer}_max_score_diff"] < 1e-9
+        assert result[f"predict_{clusterer}_separate_calls_agree"] is True
     assert result["pam_loss_ratio_500"] == pytest.approx(1.0, abs=1e-3)
     assert result["dtype_bytes_ratio"] == pytest.approx(0.5, abs=0.01)
     assert result["dtype_max_relative_error"] < 1e-3

@@ -121,3 +121,27 @@ def test_float16_features_are_scored_like_their_float32_values():
     model = ZeroShotDiagnoser("agg").fit(X, reference=reference)
     half = X_eval.astype(np.float16)
     np.testing.assert_array_equal(model.score(half), model.score(half.astype(np.float32)))
+
+
+@pytest.mark.parametrize("clusterer", ["agg", "kmeans"])
+@pytest.mark.parametrize("evidence", ["distance", "burden", "combined"])
+@pytest.mark.parametrize("cut", [False, True])
+def test_assess_is_predict_evidence_and_clusters_from_one_pass(clusterer, evidence, cut):
+    X, _, burden, reference = two_groups(0)
+    X_eval, _, eval_burden, _ = two_groups(1)
+    model = ZeroShotDiagnoser(clusterer, seed=0).fit(X, reference=reference, burden=burden)
+    model.fit_evidence(evidence, X, burden)
+    if cut:  # an operating point's threshold on the evidence
+        model.threshold_ = float(np.median(model.evidence(X_eval, eval_burden)))
+    assessed = model.assess(X_eval, eval_burden)
+    np.testing.assert_array_equal(assessed.predicted, model.predict(X_eval, eval_burden))
+    np.testing.assert_array_equal(assessed.evidence, model.evidence(X_eval, eval_burden))
+    np.testing.assert_array_equal(assessed.clusters, model.predict_clusters(X_eval))
+    assert set(assessed.predicted.tolist()) == {0, 1}
+
+
+def test_assess_without_the_burden_its_evidence_reads_is_a_clear_error():
+    X, _, burden, reference = two_groups(0)
+    model = ZeroShotDiagnoser("agg").fit(X, reference=reference).fit_evidence("combined", X, burden)
+    with pytest.raises(RuraError, match="lesion burden"):
+        model.assess(X)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from rura.diagnosis.anchors import AnchorGroups
 from rura.diagnosis.mapping import (
     LABEL_FREE,
     MAPPINGS,
@@ -149,6 +150,14 @@ def check_saved(directory: str | Path, fix: str = REFIT) -> DiagnoserSettings:
     return settings
 
 
+class Assessment(NamedTuple):
+    """What :meth:`ZeroShotDiagnoser.assess` says of each row."""
+
+    predicted: np.ndarray
+    evidence: np.ndarray
+    clusters: np.ndarray
+
+
 class ZeroShotDiagnoser:
     """Clusters of features, mapped to a diagnosis by a label-free rule (or a marked oracle)."""
 
@@ -237,19 +246,24 @@ class ZeroShotDiagnoser:
 
     def predict_clusters(self, features: np.ndarray) -> np.ndarray:
         """The cluster each row is assigned to (rows taken ``CHUNK_ROWS`` at a time)."""
-        features = np.asarray(features)
-        clusters = np.empty(len(features), np.int64)
-        for rows in _row_blocks(len(features), len(self.anchors_)):
-            distances = _distances(self._transform(features[rows]), self.anchors_)
-            clusters[rows] = self._nearest_clusters(distances)
-        return clusters
+        return self._clusters_and_scores(features)[0]
 
-    def _nearest_clusters(self, distances: np.ndarray) -> np.ndarray:
-        if not self.member_based_:
-            return self.anchor_labels_[distances.argmin(axis=1)]
-        votes = self.anchor_labels_[_nearest_columns(distances, self.neighbours)]
-        counts = np.stack([(votes == c).sum(axis=1) for c in range(len(self.centroids_))], 1)
-        return counts.argmax(axis=1)
+    def _clusters_and_scores(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's cluster and :meth:`score`, from one distance pass per chunk of rows."""
+        features = np.asarray(features)
+        groups = AnchorGroups.of(
+            self.anchors_,
+            self.anchor_labels_,
+            self.cluster_is_disease_,
+            member_based=self.member_based_,
+            neighbours=self.neighbours,
+        )
+        clusters, scores = np.empty(len(features), np.int64), np.empty(len(features))
+        for rows in _row_blocks(len(features), len(self.anchors_)):
+            clusters[rows], scores[rows] = groups.clusters_and_scores(
+                self._transform(features[rows])
+            )
+        return clusters, scores
 
     def predict(self, features: np.ndarray, burden: np.ndarray | None = None) -> np.ndarray:
         """1 for disease, 0 for normal: the nearest clusters decide, or ``evidence >
@@ -257,6 +271,19 @@ class ZeroShotDiagnoser:
         if self.threshold_ is not None:
             return (self.evidence(features, burden) > self.threshold_).astype(int)
         return self.cluster_is_disease_[self.predict_clusters(features)].astype(int)
+
+    def assess(self, features: np.ndarray, burden: np.ndarray | None = None) -> Assessment:
+        """:meth:`predict`, :meth:`evidence` and :meth:`predict_clusters` of each row, from one
+        distance pass (a third of the time of the three calls)."""
+        clusters, distance = self._clusters_and_scores(features)
+        evidence = self._evidence_from(
+            None if self.evidence_ == "burden" else distance, burden, len(clusters)
+        )
+        if self.threshold_ is not None:
+            predicted = (evidence > self.threshold_).astype(int)
+        else:
+            predicted = self.cluster_is_disease_[clusters].astype(int)
+        return Assessment(predicted, evidence, clusters)
 
     def fit_evidence(
         self, mode: str, features: np.ndarray, burden: np.ndarray | None = None
@@ -281,28 +308,28 @@ class ZeroShotDiagnoser:
 
     def evidence(self, features: np.ndarray, burden: np.ndarray | None = None) -> np.ndarray:
         """The continuous disease evidence the decision reads (see :meth:`fit_evidence`)."""
-        if self.evidence_ == "distance":
-            return self.score(features)
-        stats = self.evidence_stats_
-        log_burden = _log_burden(burden, len(features))
-        if self.evidence_ == "burden":
+        distance = None if self.evidence_ == "burden" else self.score(features)
+        return self._evidence_from(distance, burden, len(features))
+
+    def _evidence_from(
+        self, distance: np.ndarray | None, burden: np.ndarray | None, n: int
+    ) -> np.ndarray:
+        """The evidence of ``n`` rows, given their :meth:`score` (``distance``; None when the
+        evidence is the burden alone)."""
+        if self.evidence_ == "distance" and distance is not None:
+            return distance
+        log_burden = _log_burden(burden, n)
+        if distance is None:
             return log_burden
-        distance = (self.score(features) - stats["distance_mean"]) / stats["distance_std"]
+        stats = self.evidence_stats_
+        distance = (distance - stats["distance_mean"]) / stats["distance_std"]
         lesions = (log_burden - stats["burden_mean"]) / stats["burden_std"]
         return (distance + lesions) / 2
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """A continuous disease score: higher means more like the disease clusters (rows taken
         ``CHUNK_ROWS`` at a time)."""
-        features = np.asarray(features)
-        disease = self.cluster_is_disease_[self.anchor_labels_]
-        scores = np.empty(len(features))
-        for rows in _row_blocks(len(features), len(self.anchors_)):
-            distances = _distances(self._transform(features[rows]), self.anchors_)
-            scores[rows] = _class_distance(distances[:, ~disease], self) - _class_distance(
-                distances[:, disease], self
-            )
-        return scores
+        return self._clusters_and_scores(features)[1]
 
     def save(self, directory: str | Path) -> Path:
         """Write the fitted diagnoser as safetensors + JSON."""
@@ -450,39 +477,11 @@ def _finite_rows(features: np.ndarray, what: str) -> np.ndarray:
     return X
 
 
-def _distances(X: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """Euclidean distances ``(len(X), len(anchors))``: one matrix product, updated in place."""
-    distances = X @ anchors.T
-    distances *= -2
-    distances += _row_squares(X)[:, None]
-    distances += _row_squares(anchors)[None, :]
-    np.maximum(distances, 0.0, out=distances)
-    return np.sqrt(distances, out=distances)
-
-
 def _row_blocks(n: int, anchors: int) -> list[slice]:
     """Consecutive slices of ``n`` rows, as many at a time as :data:`CHUNK_ROWS` says for
     distances to ``anchors`` anchors."""
     size = CHUNK_ROWS if anchors > FEW_ANCHORS else max(1, CHUNK_ROWS // 8)
     return [slice(start, min(start + size, n)) for start in range(0, n, size)]
-
-
-def _nearest_columns(distances: np.ndarray, k: int) -> np.ndarray:
-    """The columns of each row's ``k`` smallest distances, in no particular order."""
-    if k >= distances.shape[1]:
-        return np.broadcast_to(np.arange(distances.shape[1]), distances.shape)
-    return np.argpartition(distances, k - 1, axis=1)[:, :k]
-
-
-def _class_distance(distances: np.ndarray, model: ZeroShotDiagnoser) -> np.ndarray:
-    if distances.shape[1] == 0:
-        return np.full(len(distances), np.inf)
-    if not model.member_based_:
-        return distances.min(axis=1)
-    k = min(model.neighbours, distances.shape[1])
-    if k < distances.shape[1]:  # the k smallest, then sorted: a full sort's first k, cheaper
-        distances = np.partition(distances, k - 1, axis=1)[:, :k]
-    return np.sort(distances, axis=1)[:, :k].mean(axis=1)
 
 
 def _relabel(labels: np.ndarray) -> np.ndarray:

@@ -228,9 +228,7 @@ class DiagnosisModel:
             burden = None
             if diagnoser.evidence_ != "distance":
                 burden = np.array([findings[i].burden or 0.0 for i in readable])
-            scores = diagnoser.evidence(features, burden)
-            classes = diagnoser.predict(features, burden)
-            clusters = diagnoser.predict_clusters(features)
+            classes, scores, clusters = diagnoser.assess(features, burden)
             for i, score, predicted, cluster in zip(
                 readable, scores, classes, clusters, strict=True
             ):

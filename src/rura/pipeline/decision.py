@@ -127,14 +127,7 @@ def decide(
     if not len(evaluation):
         empty = np.zeros(0)
         return Decision(model, point, empty.astype(int), empty, empty.astype(int), evaluation)
-    return Decision(
-        model,
-        point,
-        model.predict(evaluation, eval_burden),
-        model.evidence(evaluation, eval_burden),
-        model.predict_clusters(evaluation),
-        evaluation,
-    )
+    return Decision(model, point, *model.assess(evaluation, eval_burden), evaluation)
 
 
 def _operating_point(
