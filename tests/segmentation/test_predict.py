@@ -29,6 +29,46 @@ def test_source_geometry_puts_the_crop_back_where_it_came_from():
     )
 
 
+def pil_source_geometry(prob, image):
+    """The reference: PIL's bilinear resize of the whole map, pasted on a float canvas."""
+    left, top, right, bottom = image.box
+    width, height = image.source_size
+    resized = np.asarray(
+        Image.fromarray(prob, mode="F").resize((right - left, bottom - top), Image.BILINEAR)
+    )
+    canvas = np.zeros((height, width), np.float32)
+    y0, x0, y1, x1 = max(top, 0), max(left, 0), min(bottom, height), min(right, width)
+    canvas[y0:y1, x0:x1] = resized[y0 - top : y1 - top, x0 - left : x1 - left]
+    return canvas
+
+
+@pytest.mark.parametrize(
+    "source_size, box",
+    [((200, 150), (25, -10, 185, 150)), ((60, 40), (5, -5, 55, 45))],  # enlarged, shrunk
+    ids=["enlarged", "shrunk"],
+)
+def test_written_maps_and_masks_are_pil_bilinear_maps_in_source_geometry(
+    tmp_path, source_size, box
+):
+    from rura.segmentation.predict import _write_image
+
+    rng = np.random.default_rng(0)
+    prob = rng.random((2, 64, 64)).astype(np.float32)
+    image = LoadedImage(np.zeros((64, 64, 3), np.uint8), source_size=source_size, box=box)
+    thresholds = np.array([0.3, 0.6])
+    _write_image(tmp_path, "x", image, prob, ("ma", "he"), thresholds)
+    for channel, lesion in enumerate(("ma", "he")):
+        reference = pil_source_geometry(prob[channel], image)
+        written = np.asarray(Image.open(tmp_path / "probs" / lesion / "x.png")).astype(int)
+        mask = np.asarray(Image.open(tmp_path / "masks" / lesion / "x.png"))
+        assert written.shape == mask.shape == (source_size[1], source_size[0])
+        assert np.abs(written - np.rint(reference * 255)).max() <= 1
+        near = np.abs(reference - thresholds[channel]) < 1e-6  # one float32 ulp may flip these
+        assert np.array_equal((mask == 255)[~near], (reference > thresholds[channel])[~near])
+        assert set(np.unique(mask)) <= {0, 255} and (mask == 255).any()
+        assert written[:, : box[0]].max() == 0  # outside the crop box: black
+
+
 def test_predict_writes_masks_in_source_geometry_and_a_manifest_for_embed(
     tiny_model, tiny_synth, tmp_path
 ):
