@@ -8,6 +8,10 @@ this machine); the forward alone runs on ready tensors exactly as ``embed`` call
 without the model. The three alternate for ``--repeats`` rounds and each ratio is the median of
 the rounds' ratios (timing.py), so that other jobs on a shared machine weigh on all alike.
 
+``--threads N`` gives the model N torch threads (default: torch's, one per core). With fewer
+threads than cores, the model has its cores and the decoding worker a spare one, as on a bigger
+machine: the end-to-end ratio then shows how much of the decoding the pipeline hides.
+
 The last line is a JSON object with ``e2e_img_s``, ``forward_img_s``, ``decode_img_s``
 (medians), ``ratio`` (end to end over forward only), ``ratios`` (per round), ``workers``.
 """
@@ -38,7 +42,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=None, help="default: chosen by rura")
     parser.add_argument("--repeats", type=int, default=3, help="alternating rounds")
+    parser.add_argument("--threads", type=int, default=None, help="the model's torch threads")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     n, batch = args.n, args.batch_size
     model = prepared_backbone("resnet18", weights="none", seed=0, device="cpu")
     pre = model.preprocessing
