@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+TINY = ["--n", "4", "--batch-size", "2", "--repeats", "1", "--threads", "1"]
 
 
 @pytest.mark.slow  # resnet18 on a few photos: seconds
 def test_embed_benchmark_prints_its_ratios_with_the_model_on_one_thread():
     completed = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "embed.py")]
-        + ["--n", "4", "--batch-size", "2", "--repeats", "1", "--threads", "1"],
+        [sys.executable, str(REPO / "benchmarks" / "embed.py"), *TINY],
         capture_output=True,
         text=True,
         timeout=300,

@@ -87,6 +87,29 @@ def test_a_bundle_without_segmenter_diagnoses_whole_images(pipeline, tmp_path):
     assert document["segmenter"] is False and document["lesions"] == []
 
 
+def test_images_concluded_a_few_at_a_time_give_the_same_rows(pipeline, tmp_path, monkeypatch):
+    from rura.diagnosis import diagnose as module
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for image in sorted((pipeline.data / "images").rglob("*.png"))[:5]:
+        (folder / f"{image.parent.name}-{image.name}").write_bytes(image.read_bytes())
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # a skipped row
+    whole = diagnose(pipeline.bundle, [folder], tmp_path / "whole", on_error="skip", **RUN)
+    monkeypatch.setattr(module, "CONCLUDE_ROWS", 2)  # three chunks: 2, 2, 2
+    chunked = diagnose(pipeline.bundle, [folder], tmp_path / "chunked", on_error="skip", **RUN)
+    for row in whole + chunked:
+        row.pop("overlay", None)  # the folders differ
+    scores = [[row.pop("score") for row in rows] for rows in (whole, chunked)]
+    assert chunked == whole and len(whole) == 6
+    # a matrix product over fewer rows may round the last bit otherwise
+    ok = [score is not None for score in scores[0]]
+    assert ok == [score is not None for score in scores[1]] and ok.count(True) == 5
+    kept = [[score for score in run if score is not None] for run in scores]
+    np.testing.assert_allclose(kept[1], kept[0], rtol=1e-12)
+    assert [row["status"] for row in whole].count("skipped") == 1
+
+
 @pytest.mark.parametrize("which", ["bundle", "plain_bundle"])
 def test_corrupt_images_raise_or_are_skipped(pipeline, tmp_path, which):
     folder = tmp_path / "images"

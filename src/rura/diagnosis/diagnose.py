@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from rura.data.manifest import Manifest
     from rura.diagnosis.bundle import PipelineBundle
     from rura.diagnosis.diagnoser import ZeroShotDiagnoser
-    from rura.diagnosis.model import DiagnosisModel
+    from rura.diagnosis.model import DiagnosisModel, Findings
 
 DEFAULT_OUT = "rura-diagnose"
 CSV_NAME = "diagnoses.csv"
@@ -43,6 +43,8 @@ JSON_NAME = "diagnoses.json"
 OUTPUTS = (CSV_NAME, JSON_NAME, "overlays")
 #: What earlier rura versions also wrote into ``OUT``: accepted there, and removed by a rerun.
 EARLIER_OUTPUTS = ("segmentation", "features")
+#: Images concluded at a time: their findings (features, areas) are dropped once scored.
+CONCLUDE_ROWS = 4096
 
 
 def diagnose(
@@ -129,7 +131,6 @@ def _diagnose_into(
     lesions = model.lesions
     paths = [manifest.image_path(index) for index in range(len(manifest))]
     names = file_names(manifest)
-    findings, overlays = [], {}
     if engine["engine"] == "ray":
         from rura.engine.ray_data import examined_findings
 
@@ -140,6 +141,34 @@ def _diagnose_into(
         )  # fmt: skip
     else:
         found = model.examine(paths, masks=bool(lesions), progress=progress, **settings)
+    rows: list[dict[str, Any]] = []
+    findings: list[Findings] = []
+    overlays: dict[int, str] = {}
+
+    def conclude() -> None:
+        """The verdicts of the findings held so far (the diagnoser scores each image alone, so
+        the images are concluded :data:`CONCLUDE_ROWS` at a time: memory does not grow with
+        their features)."""
+        for result in model.conclude(findings):
+            index = len(rows)
+            row = _base_row(manifest, index, lesions)
+            if not result.ok:
+                row.update(status="skipped", problem=result.problem)
+            else:
+                row.update(
+                    status="ok",
+                    diagnosis=result.diagnosis,
+                    predicted=result.predicted,
+                    score=result.score,
+                    cluster=result.cluster,
+                )
+                row.update({f"area_{lesion}": v for lesion, v in result.areas.items()})
+                if lesions:
+                    row.update({f"pixels_{lesion}": v for lesion, v in result.pixels.items()})
+                    row["overlay"] = overlays.pop(index)
+            rows.append(row)
+        findings.clear()
+
     for index, item in enumerate(found):
         if item.masks is not None and item.features is not None:
             target = out / "overlays" / f"{names[index]}.png"
@@ -147,24 +176,9 @@ def _diagnose_into(
             overlays[index] = str(target)
             item = replace(item, masks=None)  # the masks go once drawn
         findings.append(item)
-    rows = []
-    for index, result in enumerate(model.conclude(findings)):
-        row = _base_row(manifest, index, lesions)
-        if not result.ok:
-            row.update(status="skipped", problem=result.problem)
-        else:
-            row.update(
-                status="ok",
-                diagnosis=result.diagnosis,
-                predicted=result.predicted,
-                score=result.score,
-                cluster=result.cluster,
-            )
-            row.update({f"area_{lesion}": v for lesion, v in result.areas.items()})
-            if lesions:
-                row.update({f"pixels_{lesion}": v for lesion, v in result.pixels.items()})
-                row["overlay"] = overlays[index]
-        rows.append(row)
+        if len(findings) == CONCLUDE_ROWS:
+            conclude()
+    conclude()
     return rows
 
 
