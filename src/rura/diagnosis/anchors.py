@@ -55,7 +55,7 @@ class AnchorGroups:
         ordered = np.ascontiguousarray(anchors[order], np.float64)
         return cls(
             anchors=ordered,
-            squares=np.einsum("ij,ij->i", ordered, ordered),
+            squares=row_squares(ordered),
             labels=labels,
             blocks=tuple(slice(int(s), int(s + c)) for s, c in zip(starts, counts, strict=True)),
             disease=np.asarray(cluster_is_disease, bool)[labels],
@@ -74,17 +74,16 @@ class AnchorGroups:
         view per block."""
         distances = X @ self.anchors.T
         distances *= -2
-        distances += np.einsum("ij,ij->i", X, X)[:, None]
+        distances += row_squares(X)[:, None]
         distances += self.squares[None, :]
         np.maximum(distances, 0.0, out=distances)
         np.sqrt(distances, out=distances)
         return [distances[:, block] for block in self.blocks]
 
     def _clusters(self, nearest: list[np.ndarray]) -> np.ndarray:
-        if not self.member_based:
-            minima = np.concatenate(nearest, axis=1)
-            return self.labels[minima.argmin(axis=1)]
         candidates = np.concatenate(nearest, axis=1)
+        if not self.member_based:  # one column per block: its nearest anchor
+            return self.labels[candidates.argmin(axis=1)]
         owners = np.repeat(self.labels, [part.shape[1] for part in nearest])
         if candidates.shape[1] > self.neighbours:
             columns = np.argpartition(candidates, self.neighbours - 1, axis=1)
@@ -108,6 +107,11 @@ class AnchorGroups:
         if len(parts) > 1:
             parts = [_smallest(np.concatenate(parts, axis=1), self.neighbours)]
         return parts[0].mean(axis=1)
+
+
+def row_squares(X: np.ndarray) -> np.ndarray:
+    """Each row's squared Euclidean length, without an n×d temporary."""
+    return np.einsum("ij,ij->i", X, X)
 
 
 def _smallest(distances: np.ndarray, k: int) -> np.ndarray:

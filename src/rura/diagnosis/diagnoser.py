@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from rura.diagnosis.anchors import AnchorGroups
+from rura.diagnosis.anchors import AnchorGroups, row_squares
 from rura.diagnosis.mapping import (
     LABEL_FREE,
     MAPPINGS,
@@ -458,14 +458,9 @@ def _log_burden(burden: np.ndarray | None, n: int) -> np.ndarray:
 def _l2(features: np.ndarray) -> np.ndarray:
     """Each row over its Euclidean length (zero rows kept), as a new float64 array."""
     X = np.array(features, np.float64)
-    norms = np.sqrt(_row_squares(X))
+    norms = np.sqrt(row_squares(X))
     X /= np.where(norms > 0, norms, 1.0)[:, None]
     return X
-
-
-def _row_squares(X: np.ndarray) -> np.ndarray:
-    """Each row's squared Euclidean length, without an n×d temporary."""
-    return np.einsum("ij,ij->i", X, X)
 
 
 def _finite_rows(features: np.ndarray, what: str) -> np.ndarray:

@@ -5,7 +5,7 @@ its parts on the chosen device: the segmenter, the backbone and the diagnoser.
 :meth:`DiagnosisModel.predict` takes image paths, PIL images or numpy arrays and runs
 segment -> focus -> embed -> score on each batch in memory; it writes nothing. Each stage calls
 the function the on-disk pipeline calls (:class:`~rura.segmentation.inference.Predictor`,
-:func:`~rura.segmentation.predict.source_geometry`, :func:`~rura.data.images.crop_mask`,
+:func:`~rura.segmentation.predict.source_mask`, :func:`~rura.data.images.crop_mask`,
 :func:`~rura.features.loader.focused_input`, :func:`~rura.features.embed.backbone_features`),
 so an image read from a file gets the numbers ``rura diagnose``, which uses this model, gives it.
 """
@@ -390,7 +390,7 @@ class DiagnosisModel:
             return [({}, {}, {}, None)] * len(decoded)
         from rura.data.images import crop_mask
         from rura.segmentation.inference import Predictor
-        from rura.segmentation.predict import lesion_masks, source_geometry
+        from rura.segmentation.predict import lesion_masks, source_mask
 
         predictor = Predictor.from_config(
             self.segmenter,
@@ -406,7 +406,7 @@ class DiagnosisModel:
             _, areas = lesion_masks(image.segment, prob, self.lesions, self.thresholds)
             focus, pixels, kept = {}, {}, {}
             for channel, lesion in enumerate(self.lesions):
-                mask = source_geometry(prob[channel], image.segment) > self.thresholds[channel]
+                mask = source_mask(prob[channel], image.segment, self.thresholds[channel])
                 pixels[lesion] = int(np.count_nonzero(mask))
                 if lesion in self.bundle.lesions:
                     focus[lesion] = crop_mask(mask, image.embed.box, self.image_size)

@@ -247,6 +247,15 @@ def source_geometry(prob: np.ndarray, image: LoadedImage) -> np.ndarray:
     return canvas
 
 
+def source_mask(prob: np.ndarray, image: LoadedImage, threshold: float) -> np.ndarray:
+    """``source_geometry(prob, image) > threshold`` (a positive threshold), thresholded on the
+    crop box alone: no float canvas of the source's size."""
+    width, height = image.source_size
+    canvas = np.zeros((height, width), bool)
+    _paste(canvas, _to_box(prob, image.box) > threshold, image.box)
+    return canvas
+
+
 def _to_box(prob: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """``prob`` resized (bilinear) to the crop box's size in source pixels. Enlarging, OpenCV's
     bilinear gives PIL's values to one float32 unit in the last place, 20 times as fast;
